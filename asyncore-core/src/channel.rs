@@ -1,0 +1,677 @@
+//! The core part of a channel: its descriptor, its state flags and the socket operations.
+
+use crate::error::is_disconnect;
+use crate::send_queue::{SendQueue, MAX_IOVECS};
+use crate::sys;
+use bytes::Bytes;
+use socket2::{Domain, SockAddr, Socket, Type};
+use std::fmt;
+use std::io::{self, IoSlice, Read};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::sync::Arc;
+
+/// The most one [`Channel::initiate_send`] hands to the OS in one call (Python's
+/// `dispatcher_with_send` sends `out_buffer[:65536]`).
+pub const DEFAULT_MAX_SEND: usize = 65536;
+
+/// A descriptor that is not a socket but can stand in for one in a [`Channel`].
+///
+/// `asyncore-file`'s `FileWrapper` implements it for pipes, terminals and files. Python:
+/// the duck-typed socket interface that `asyncore.file_wrapper` offers.
+pub trait RawIo: AsRawFd + fmt::Debug + Send + 'static {
+    /// Reads into `buf`, like `recv(2)`.
+    ///
+    /// # Errors
+    /// The OS error; `WouldBlock` when nothing is ready on a non-blocking descriptor.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Writes from `buf`, like `send(2)`.
+    ///
+    /// # Errors
+    /// The OS error; `WouldBlock` when the descriptor cannot take more now.
+    fn write(&self, buf: &[u8]) -> io::Result<usize>;
+
+    /// Writes from several buffers at once, like `writev(2)`.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write).
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match bufs.iter().find(|b| !b.is_empty()) {
+            Some(b) => self.write(b),
+            None => Ok(0),
+        }
+    }
+
+    /// The pending error, as `getsockopt(SO_ERROR)` would give it. Non-sockets have none.
+    ///
+    /// # Errors
+    /// When the error cannot be read.
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(None)
+    }
+
+    /// Closes the descriptor, reporting the OS error of `close(2)`.
+    ///
+    /// # Errors
+    /// The error of `close(2)` (for example `EIO`).
+    fn close(self: Box<Self>) -> io::Result<()>;
+}
+
+/// What a channel holds: a socket, or something that looks like one.
+enum Io {
+    Socket(Socket),
+    Other(Box<dyn RawIo>),
+}
+
+impl Io {
+    fn fd(&self) -> RawFd {
+        match self {
+            Io::Socket(s) => s.as_raw_fd(),
+            Io::Other(o) => o.as_raw_fd(),
+        }
+    }
+}
+
+/// Readiness bits, as the OS reported them (mio backend) or as `poll(2)` returned them.
+pub(crate) mod ready {
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const PRI: u8 = 4;
+    pub const HUP: u8 = 8;
+    pub const ERR: u8 = 16;
+    pub const NVAL: u8 = 32;
+    pub const CLOSE: u8 = HUP | ERR | NVAL;
+}
+
+/// The core part of a channel: descriptor, state flags, output queue, socket operations.
+///
+/// Python: the socket-wrapping half of `asyncore.dispatcher` (`create_socket`,
+/// `set_socket`, `bind`, `listen`, `connect`, `accept`, `send`, `recv`, `close`, and the
+/// attributes `connected`, `accepting`, `connecting`, `addr`). The other half, the event
+/// handlers, is the [`Dispatcher`](crate::Dispatcher) trait. A [`SocketMap`](crate::SocketMap)
+/// owns both; inside a handler, the [`Context`](crate::Context) dereferences to the channel.
+///
+/// Every socket a channel creates or adopts is non-blocking.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use asyncore_core::{Channel, Domain, Type};
+/// let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
+/// server.set_reuse_addr()?;
+/// server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())?;
+/// server.listen(5)?;
+/// assert!(server.accepting());
+/// assert!(server.local_addr()?.as_socket().is_some());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Channel {
+    io: Option<Io>,
+    addr: Option<SockAddr>,
+    connected: bool,
+    accepting: bool,
+    connecting: bool,
+    out: SendQueue,
+    max_send: usize,
+    pub(crate) name: &'static str,
+    pub(crate) tag: Option<String>,
+    /// Readiness the OS reported and no operation has used up yet (mio backend).
+    pub(crate) ready: u8,
+    /// The OS will not poll this descriptor (a regular file): it counts as always ready.
+    pub(crate) always_ready: bool,
+    /// A socket operation saw the peer go away: `handle_close` is due.
+    pub(crate) close_requested: bool,
+    /// `handle_close` has run once already.
+    pub(crate) close_called: bool,
+    /// A connect that failed before the loop saw it; delivered as the connect event.
+    pub(crate) pending_error: Option<io::Error>,
+    /// A `recv` in the current callback returned data.
+    pub(crate) got_data: bool,
+    pub(crate) registry: Option<Arc<mio::Registry>>,
+    closed: bool,
+}
+
+impl Channel {
+    /// A channel with no descriptor yet (Python: `asyncore.dispatcher()`).
+    ///
+    /// It cannot join a map until it has one; see [`set_socket`](Self::set_socket).
+    pub fn new() -> Channel {
+        Channel {
+            io: None,
+            addr: None,
+            connected: false,
+            accepting: false,
+            connecting: false,
+            out: SendQueue::new(),
+            max_send: DEFAULT_MAX_SEND,
+            name: "asyncore_core::Channel",
+            tag: None,
+            ready: 0,
+            always_ready: false,
+            close_requested: false,
+            close_called: false,
+            pending_error: None,
+            got_data: false,
+            registry: None,
+            closed: false,
+        }
+    }
+
+    /// Creates a non-blocking socket of `domain` and `ty` (stream or datagram; IPv4, IPv6 or
+    /// Unix). Python: `dispatcher.create_socket(family, type)`.
+    ///
+    /// # Errors
+    /// The OS error from `socket(2)` or from setting the socket non-blocking.
+    pub fn create_socket(domain: Domain, ty: Type) -> io::Result<Channel> {
+        let sock = Socket::new(domain, ty, None)?;
+        sock.set_nonblocking(true)?;
+        sys::no_sigpipe(&sock)?;
+        let mut chan = Channel::new();
+        chan.io = Some(Io::Socket(sock));
+        Ok(chan)
+    }
+
+    /// Adopts an existing socket, blocking or not: it is made non-blocking, and the channel
+    /// is `connected` when the socket has a peer (then [`addr`](Self::addr) is the peer's).
+    /// Python: `dispatcher(sock)` / `set_socket`.
+    ///
+    /// # Errors
+    /// `sock` is not a socket (`ENOTSOCK`), or cannot be made non-blocking.
+    pub fn from_socket(sock: Socket) -> io::Result<Channel> {
+        let mut chan = Channel::new();
+        chan.set_socket(sock)?;
+        Ok(chan)
+    }
+
+    /// Adopts a raw socket descriptor, taking ownership of it.
+    ///
+    /// A descriptor that is not open is refused (and not closed); one that is open but not
+    /// a socket is refused and closed.
+    ///
+    /// # Errors
+    /// `EBADF` (with the descriptor number in the message) for a descriptor that is not
+    /// open, `ENOTSOCK` for one that is not a socket.
+    ///
+    /// # Safety
+    /// `fd`, if open, must be owned by the caller and not closed elsewhere afterwards.
+    pub unsafe fn from_raw_fd(fd: RawFd) -> io::Result<Channel> {
+        if let Err(e) = sys::check_open(fd) {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot adopt descriptor {fd}: {e}"),
+            ));
+        }
+        // SAFETY: `fd` is open and the caller hands over its ownership.
+        let sock = unsafe { Socket::from_raw_fd(fd) };
+        Channel::from_socket(sock)
+    }
+
+    /// Adopts something that is not a socket (a pipe, a terminal, a file) through the
+    /// [`RawIo`] interface. The channel starts `connected`, as Python's `file_dispatcher`.
+    ///
+    /// # Errors
+    /// The descriptor cannot be made non-blocking.
+    pub fn from_raw_io(io: Box<dyn RawIo>) -> io::Result<Channel> {
+        sys::set_nonblocking(io.as_raw_fd(), true)?;
+        let mut chan = Channel::new();
+        chan.io = Some(Io::Other(io));
+        chan.connected = true;
+        Ok(chan)
+    }
+
+    /// Gives this channel `sock` (made non-blocking), replacing any descriptor it had.
+    /// Python: `dispatcher.set_socket` plus the `connected` check of `dispatcher.__init__`.
+    ///
+    /// # Errors
+    /// As [`from_socket`](Self::from_socket). On error the channel is unchanged.
+    pub fn set_socket(&mut self, sock: Socket) -> io::Result<()> {
+        let fd = sock.as_raw_fd();
+        if let Err(e) = sock.r#type() {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot adopt descriptor {fd} as a socket: {e}"),
+            ));
+        }
+        sock.set_nonblocking(true)?;
+        sys::no_sigpipe(&sock)?;
+        match sock.peer_addr() {
+            Ok(peer) => {
+                self.connected = true;
+                self.addr = Some(peer);
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN) | Some(libc::EINVAL)) => {
+                // Not connected (yet): a listening or fresh socket.
+                self.connected = false;
+            }
+            Err(e) => return Err(e),
+        }
+        self.io = Some(Io::Socket(sock));
+        self.closed = false;
+        Ok(())
+    }
+
+    /// The descriptor number, or `None` before a socket is set and after close.
+    /// Python: `dispatcher.fileno()`.
+    pub fn fileno(&self) -> Option<RawFd> {
+        self.io.as_ref().map(Io::fd)
+    }
+
+    /// The socket, when this channel holds one (not a [`RawIo`] stand-in).
+    pub fn socket(&self) -> Option<&Socket> {
+        match &self.io {
+            Some(Io::Socket(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The address given to `bind` or `connect`, or the peer's for an adopted or
+    /// accepted connection. Python: `dispatcher.addr`.
+    pub fn addr(&self) -> Option<&SockAddr> {
+        self.addr.as_ref()
+    }
+
+    /// Whether the channel is connected to a peer. Python: `dispatcher.connected`.
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether the channel is listening. Python: `dispatcher.accepting`.
+    pub fn accepting(&self) -> bool {
+        self.accepting
+    }
+
+    /// Whether a non-blocking connect is under way. Python: `dispatcher.connecting`.
+    pub fn connecting(&self) -> bool {
+        self.connecting
+    }
+
+    /// Whether the channel has been closed.
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Marks the channel connected (or not). For stand-ins that are connected by nature,
+    /// and for ports of Python code that sets `self.connected` itself.
+    pub fn set_connected(&mut self, connected: bool) {
+        self.connected = connected;
+    }
+
+    /// A tag shown in this channel's description (its `Debug` form), e.g. a URL or a user
+    /// name, to tell channels of the same type apart in logs.
+    pub fn set_tag(&mut self, tag: impl Into<String>) {
+        self.tag = Some(tag.into());
+    }
+
+    fn sock(&self) -> io::Result<&Socket> {
+        match &self.io {
+            Some(Io::Socket(s)) => Ok(s),
+            Some(Io::Other(_)) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "operation not supported: the channel holds a file, not a socket",
+            )),
+            None => Err(not_open()),
+        }
+    }
+
+    /// Sets `SO_REUSEADDR`. Python: `dispatcher.set_reuse_addr()`.
+    ///
+    /// # Errors
+    /// No socket, or the OS refuses the option.
+    pub fn set_reuse_addr(&mut self) -> io::Result<()> {
+        self.sock()?.set_reuse_address(true)
+    }
+
+    /// Binds to `addr` and remembers it. Python: `dispatcher.bind(addr)`.
+    ///
+    /// # Errors
+    /// The OS error, e.g. `EADDRINUSE` (returned to the caller; nothing is registered).
+    pub fn bind(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
+        let addr = addr.into();
+        self.sock()?.bind(&addr)?;
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Starts listening; the channel becomes `accepting`. Python: `dispatcher.listen(num)`.
+    ///
+    /// # Errors
+    /// The OS error from `listen(2)`.
+    pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
+        self.sock()?.listen(backlog)?;
+        self.accepting = true;
+        Ok(())
+    }
+
+    /// The address the socket is bound to (e.g. the port chosen for port 0).
+    ///
+    /// # Errors
+    /// No socket, or the OS error from `getsockname(2)`.
+    pub fn local_addr(&self) -> io::Result<SockAddr> {
+        self.sock()?.local_addr()
+    }
+
+    /// Starts a non-blocking connect to `addr`. Python: `dispatcher.connect(address)`.
+    ///
+    /// The channel is `connecting` until the loop sees its first read or write event, which
+    /// checks `SO_ERROR` and then calls `handle_connect`. A connect the OS refuses at once
+    /// (for example a Unix socket path with no listener) is not an error here: it reaches
+    /// the handler from the loop, like a refusal that takes a round trip, as an error
+    /// carrying the OS error.
+    ///
+    /// # Errors
+    /// No socket, or an error that is the caller's (an address of the wrong family).
+    pub fn connect(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
+        let addr = addr.into();
+        self.connected = false;
+        self.connecting = true;
+        match self.sock()?.connect(&addr) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINPROGRESS) | Some(libc::EALREADY)
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.raw_os_error() == Some(libc::EISCONN) => {}
+            Err(e) if is_connect_failure(&e) => self.pending_error = Some(e),
+            Err(e) => {
+                self.connecting = false;
+                return Err(e);
+            }
+        }
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Accepts a pending connection: `Some((socket, peer address))`, or `None` when there
+    /// is none (`EWOULDBLOCK`, `EAGAIN`, `ECONNABORTED`). Python: `dispatcher.accept()`.
+    ///
+    /// The new socket is blocking, as `accept(2)` gives it; adopting it with
+    /// [`Channel::from_socket`] makes it non-blocking.
+    ///
+    /// # Errors
+    /// Any other OS error (e.g. `EMFILE`).
+    pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
+        match self.sock()?.accept() {
+            Ok(pair) => Ok(Some(pair)),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == Some(libc::ECONNABORTED) =>
+            {
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    self.clear_ready(ready::READ);
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends what the OS takes of `data` now and returns how much that was.
+    /// Python: `dispatcher.send(data)`.
+    ///
+    /// `Ok(0)` when the socket cannot take more now (`EWOULDBLOCK`), and also when the peer
+    /// is gone (`ECONNRESET`, `EPIPE`, ...): then `handle_close` runs as soon as the
+    /// current handler returns. Never raises `SIGPIPE`.
+    ///
+    /// # Errors
+    /// Other OS errors, and `ENOTCONN`-like errors for a channel with no socket.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        let result = match &self.io {
+            Some(Io::Socket(s)) => s.send_with_flags(data, sys::SEND_FLAGS),
+            Some(Io::Other(o)) => o.write(data),
+            None => Err(not_open()),
+        };
+        self.sent(result)
+    }
+
+    fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
+        match result {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.clear_ready(ready::WRITE);
+                Ok(0)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) if is_disconnect(&e) => {
+                self.close_requested = true;
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads what is ready into `buf` and returns the byte count. Python:
+    /// `dispatcher.recv(buffer_size)`.
+    ///
+    /// `Ok(0)` (for a non-empty `buf`) means the peer closed or the connection broke
+    /// (`ECONNRESET`, `ENOTCONN`, ...): `handle_close` runs as soon as the current handler
+    /// returns.
+    ///
+    /// # Errors
+    /// `WouldBlock` when nothing is ready: a handler may pass it on with `?`, and the loop
+    /// treats it as "wait", not as an error. Other OS errors as they come.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let result = match &self.io {
+            Some(Io::Socket(s)) => {
+                let mut s: &Socket = s;
+                s.read(buf)
+            }
+            Some(Io::Other(o)) => o.read(buf),
+            None => Err(not_open()),
+        };
+        match result {
+            Ok(0) => {
+                self.close_requested = true;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.got_data = true;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.clear_ready(ready::READ);
+                Err(e)
+            }
+            Err(e) if is_disconnect(&e) => {
+                self.close_requested = true;
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The pending socket error (`SO_ERROR`), taken and cleared; `None` for stand-ins.
+    ///
+    /// # Errors
+    /// No descriptor, or the option cannot be read.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match &self.io {
+            Some(Io::Socket(s)) => s.take_error(),
+            Some(Io::Other(o)) => o.take_error(),
+            None => Err(not_open()),
+        }
+    }
+
+    /// The queued output of this channel (the buffered-send layer's `out_buffer`).
+    pub fn out_queue(&self) -> &SendQueue {
+        &self.out
+    }
+
+    /// The queued output, to add to or drop from.
+    pub fn out_queue_mut(&mut self) -> &mut SendQueue {
+        &mut self.out
+    }
+
+    /// Queues `data` without copying it and tries to send; returns how much of the queue
+    /// was sent now. Python: `dispatcher_with_send.send`, `async_chat.push`.
+    ///
+    /// # Errors
+    /// As [`initiate_send`](Self::initiate_send).
+    pub fn push(&mut self, data: impl Into<Bytes>) -> io::Result<usize> {
+        self.out.push(data);
+        self.initiate_send()
+    }
+
+    /// The most one [`initiate_send`](Self::initiate_send) writes.
+    pub fn max_send(&self) -> usize {
+        self.max_send
+    }
+
+    /// Sets the most one [`initiate_send`](Self::initiate_send) writes (at least 1).
+    pub fn set_max_send(&mut self, bytes: usize) {
+        self.max_send = bytes.max(1);
+    }
+
+    /// Sends the front of the output queue (at most [`max_send`](Self::max_send) bytes, in
+    /// one vectored write of up to 64 buffers) and returns how many bytes went.
+    /// Python: `dispatcher_with_send.initiate_send`.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send): `Ok(0)` for "not now" and for a peer that went away.
+    pub fn initiate_send(&mut self) -> io::Result<usize> {
+        if self.out.is_empty() || self.closed {
+            return Ok(0);
+        }
+        let result = {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = self.out.gather(&mut slices, self.max_send);
+            match &self.io {
+                Some(Io::Socket(s)) if n == 1 => s.send_with_flags(&slices[0], sys::SEND_FLAGS),
+                Some(Io::Socket(s)) => s.send_vectored_with_flags(&slices[..n], sys::SEND_FLAGS),
+                Some(Io::Other(o)) => o.write_vectored(&slices[..n]),
+                None => Err(not_open()),
+            }
+        };
+        let sent = self.sent(result)?;
+        self.out.consume(sent);
+        Ok(sent)
+    }
+
+    /// Shuts down the write side, the read side or both. Python: `socket.shutdown(how)`.
+    ///
+    /// # Errors
+    /// No socket, or the OS error (`ENOTCONN` when the peer is already gone).
+    pub fn shutdown(&mut self, how: std::net::Shutdown) -> io::Result<()> {
+        self.sock()?.shutdown(how)
+    }
+
+    /// Closes the channel: clears the state flags, leaves the loop's registration and
+    /// closes the descriptor. Closing twice is not an error. Python: `dispatcher.close()`.
+    ///
+    /// In a map, the channel leaves it when control returns to the map (at once when called
+    /// through [`Context::close`](crate::Context::close) or [`SocketMap::close`](crate::SocketMap::close)).
+    ///
+    /// # Errors
+    /// The error of `close(2)` (rare: `EIO`); `EBADF` and `ENOTCONN` are ignored as in Python.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.connected = false;
+        self.accepting = false;
+        self.connecting = false;
+        self.closed = true;
+        self.ready = 0;
+        let Some(io) = self.io.take() else {
+            return Ok(());
+        };
+        if let Some(registry) = self.registry.take() {
+            // The descriptor may already be gone from the poll set; nothing to do then.
+            let fd = io.fd();
+            let _ = registry.deregister(&mut mio::unix::SourceFd(&fd));
+        }
+        let result = match io {
+            Io::Socket(s) => sys::close_fd(std::os::fd::IntoRawFd::into_raw_fd(s)),
+            Io::Other(o) => o.close(),
+        };
+        match result {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOTCONN)) => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    pub(crate) fn set_connect_state(&mut self, connected: bool, connecting: bool) {
+        self.connected = connected;
+        self.connecting = connecting;
+    }
+
+    pub(crate) fn clear_ready(&mut self, bits: u8) {
+        if !self.always_ready {
+            self.ready &= !bits;
+        }
+    }
+
+    pub(crate) fn set_ready(&mut self, bits: u8) {
+        self.ready |= bits;
+    }
+}
+
+impl Default for Channel {
+    fn default() -> Channel {
+        Channel::new()
+    }
+}
+
+impl fmt::Debug for Channel {
+    /// asyncore's repr: `<Type listening|connected ADDRESS [tag] fd=N>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}", self.name)?;
+        if self.accepting && self.addr.is_some() {
+            f.write_str(" listening")?;
+        } else if self.connected {
+            f.write_str(" connected")?;
+        }
+        if let Some(addr) = &self.addr {
+            write!(f, " {}", DisplayAddr(addr))?;
+        }
+        if let Some(tag) = &self.tag {
+            write!(f, " [{tag}]")?;
+        }
+        match self.fileno() {
+            Some(fd) => write!(f, " fd={fd}>"),
+            None => f.write_str(" closed>"),
+        }
+    }
+}
+
+/// Shows a socket address as `host:port`, `[v6]:port`, or a Unix path.
+#[derive(Debug, Clone, Copy)]
+pub struct DisplayAddr<'a>(pub &'a SockAddr);
+
+impl fmt::Display for DisplayAddr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(sa) = self.0.as_socket() {
+            write!(f, "{sa}")
+        } else if let Some(path) = self.0.as_pathname() {
+            write!(f, "{}", path.display())
+        } else if self.0.is_unnamed() {
+            f.write_str("(unnamed)")
+        } else {
+            f.write_str("(unknown address)")
+        }
+    }
+}
+
+fn not_open() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "channel has no open descriptor",
+    )
+}
+
+/// Errors of `connect(2)` that mean "the peer is not there": delivered through the loop.
+fn is_connect_failure(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNREFUSED)
+            | Some(libc::ENOENT)
+            | Some(libc::ETIMEDOUT)
+            | Some(libc::ENETUNREACH)
+            | Some(libc::EHOSTUNREACH)
+            | Some(libc::ECONNRESET)
+            | Some(libc::EADDRNOTAVAIL)
+    )
+}

@@ -1,0 +1,93 @@
+//! Python's `asyncore` in Rust: a map of channels, a loop that polls them, and event
+//! handlers.
+//!
+//! - [`SocketMap`] owns the channels. Each is a [`Channel`] (the socket, its state flags
+//!   `connected` / `accepting` / `connecting`, its output queue) plus a handler that
+//!   implements [`Dispatcher`] (`readable`, `writable`, `handle_read`, `handle_write`,
+//!   `handle_accept`, `handle_connect`, `handle_close`, `handle_error`, ...).
+//! - [`Loop`] (or [`loop_`]) runs passes until the map is empty: ask each channel what it
+//!   waits for, wait for the OS, call the handlers. Two backends: mio (default; a pass
+//!   costs in proportion to the channels with work) and `poll(2)` (`use_poll`, the
+//!   reference, like Python's `poll2`).
+//! - [`DispatcherWithSend`] is `asyncore.dispatcher_with_send`: output queued, nothing lost.
+//! - Handlers get a [`Context`]: their own channel (the context dereferences to it) and the
+//!   map. Errors go to `handle_error`; a panic is caught and treated as an error of that
+//!   channel only; [`ExitNow`] ends the loop.
+//!
+//! # Example: the echo server of Python's asyncore documentation
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use asyncore_core::*;
+//! use std::io::{Read, Write};
+//!
+//! struct EchoHandler;
+//! impl Dispatcher for EchoHandler {
+//!     fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+//!         let mut buf = [0u8; 8192];
+//!         let n = ctx.recv(&mut buf)?;
+//!         ctx.send(&buf[..n])?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! struct EchoServer;
+//! impl Dispatcher for EchoServer {
+//!     fn handle_accepted(&mut self, ctx: &mut Context<'_>, sock: Socket, addr: SockAddr)
+//!         -> HandlerResult
+//!     {
+//!         log::info!("Incoming connection from {}", DisplayAddr(&addr));
+//!         ctx.insert(Channel::from_socket(sock)?, DispatcherWithSend::new(EchoHandler))?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut map = SocketMap::new();
+//! let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
+//! server.set_reuse_addr()?;
+//! server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
+//! server.listen(5)?;
+//! let addr = server.local_addr()?.as_socket().unwrap();
+//! map.insert(server, EchoServer)?;
+//!
+//! let mut client = std::net::TcpStream::connect(addr)?;
+//! client.write_all(b"hello")?;
+//! let mut reply = [0u8; 5];
+//! client.set_nonblocking(true)?;
+//! let mut got = 0;
+//! while got < 5 {
+//!     Loop::new().timeout(std::time::Duration::from_millis(100)).count(1).run(&mut map)?;
+//!     match client.read(&mut reply[got..]) {
+//!         Ok(n) => got += n,
+//!         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+//!         Err(e) => return Err(e.into()),
+//!     }
+//! }
+//! assert_eq!(&reply, b"hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The crates beside this one: `asyncore-chat` (Python's `asynchat`: terminator framing and
+//! producers) and `asyncore-file` (`file_wrapper`, `file_dispatcher`, unix only).
+
+#![deny(missing_docs, missing_debug_implementations)]
+#![cfg(unix)]
+
+mod backend;
+mod channel;
+mod dispatcher;
+mod error;
+mod event_loop;
+mod send_queue;
+mod socket_map;
+mod sys;
+
+pub use channel::{Channel, DisplayAddr, RawIo, DEFAULT_MAX_SEND};
+pub use dispatcher::{DefaultDispatcher, Dispatcher, DispatcherWithSend, LogType};
+pub use error::{strerror, BoxError, ExitNow, HandlerResult, LoopError, PanicError};
+pub use event_loop::{loop_, Loop, DEFAULT_TIMEOUT};
+pub use send_queue::SendQueue;
+pub use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+pub use socket_map::{close_all, with_socket_map, ChannelId, Context, LoopStats, SocketMap};
+pub use sys::set_nonblocking;

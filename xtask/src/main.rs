@@ -1,0 +1,91 @@
+//! Project automation, run as `cargo xtask <task>`.
+//!
+//! - `test`: the whole gate, in order, stopping at the first failure: formatting, clippy
+//!   with warnings as errors, every test of the workspace (unit, integration, doc), and
+//!   rustdoc with warnings as errors.
+//! - `interop`: drives the example servers with real outside clients (added with the
+//!   examples).
+//!
+//! Every command is printed before it runs.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// Runs `cargo ARGS` at the workspace root with extra environment, printing it first.
+fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    let shown: Vec<String> = envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("$ {}cargo {}", shown.concat(), args.join(" "));
+    let status = Command::new(cargo())
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(project_root())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn test() -> Result<(), String> {
+    run_cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    run_cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    run_cargo(&["test", "--workspace"], &[])?;
+    run_cargo(
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    Ok(())
+}
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  test      fmt check, clippy -D warnings, cargo test --workspace, rustdoc -D warnings";
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("help") | Some("--help") | Some("-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => {
+            eprintln!("unknown task `{other}`\n\n{USAGE}");
+            exit(2);
+        }
+        None => {
+            eprintln!("{USAGE}");
+            exit(2);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: {e}");
+        exit(1);
+    }
+    eprintln!("xtask: all steps passed");
+}
