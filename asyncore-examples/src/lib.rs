@@ -1,2 +1,19 @@
-//! Runnable asyncore-rs programs (in progress): the classic asyncore examples, a chat
-//! server and a Redis-protocol server.
+//! Runnable asyncore-rs programs, and the pieces they share.
+//!
+//! The programs (binaries of this crate; `cargo build --release -p asyncore-examples`):
+//!
+//! | program | what it shows |
+//! |---|---|
+//! | `http_client URL...` | the classic asyncore HTTP client: one channel per URL, all in one loop |
+//! | `echo_pair [--file PATH]` | PyMOTW's echo server and client in one process and one map |
+//! | `echo_server [--listen HOST:PORT]` | the docs' echo server on `DispatcherWithSend` |
+//! | `loop_count URL...` | driving the loop one pass at a time (`count = 1`) from your own `while` |
+//!
+//! Every server takes `--listen HOST:PORT` and prints exactly one line `listening on
+//! HOST:PORT` once it listens (so `--listen 127.0.0.1:0` works). Logging goes through
+//! `env_logger` (`RUST_LOG=debug`). A bad argument prints usage to standard error and exits 2.
+
+#![deny(missing_docs, missing_debug_implementations)]
+
+pub mod cli;
+pub mod http;

@@ -1,0 +1,130 @@
+//! What every example program shares: argument parsing, usage errors, and the
+//! `listening on HOST:PORT` line.
+
+use asyncore_core::{Channel, DisplayAddr, Domain, SockAddr, Type};
+use std::io::{self, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::exit;
+
+/// Prints `message` and `usage` to standard error and exits with status 2, as every
+/// program here does for a bad argument.
+pub fn usage_error(usage: &str, message: &str) -> ! {
+    eprintln!("error: {message}\n\n{usage}");
+    exit(2);
+}
+
+/// Command-line arguments as a queue: options with values and positional arguments.
+#[derive(Debug)]
+pub struct Args {
+    usage: &'static str,
+    rest: std::collections::VecDeque<String>,
+}
+
+impl Args {
+    /// The process's arguments after the program name; `-h` / `--help` prints `usage` to
+    /// standard output and exits 0.
+    pub fn from_env(usage: &'static str) -> Args {
+        Args::new(usage, std::env::args().skip(1))
+    }
+
+    /// Arguments from any list (for tests).
+    pub fn new(usage: &'static str, args: impl IntoIterator<Item = String>) -> Args {
+        let rest: std::collections::VecDeque<String> = args.into_iter().collect();
+        if rest.iter().any(|a| a == "-h" || a == "--help") {
+            println!("{usage}");
+            exit(0);
+        }
+        Args { usage, rest }
+    }
+
+    /// Removes `--name VALUE` (or `--name=VALUE`) and returns the value, if present.
+    pub fn option(&mut self, name: &str) -> Option<String> {
+        let eq = format!("{name}=");
+        let i = self
+            .rest
+            .iter()
+            .position(|a| a == name || a.starts_with(&eq))?;
+        let arg = self.rest.remove(i)?;
+        if let Some(v) = arg.strip_prefix(&eq) {
+            return Some(v.to_string());
+        }
+        match self.rest.remove(i) {
+            Some(v) => Some(v),
+            None => self.fail(&format!("{name} needs a value")),
+        }
+    }
+
+    /// `--name VALUE` parsed as `T`, or `default`.
+    pub fn parsed<T: std::str::FromStr>(&mut self, name: &str, default: T) -> T
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.option(name) {
+            None => default,
+            Some(v) => match v.parse() {
+                Ok(t) => t,
+                Err(e) => self.fail(&format!("bad value {v:?} for {name}: {e}")),
+            },
+        }
+    }
+
+    /// `--listen HOST:PORT`, resolved, or `default`.
+    pub fn listen(&mut self, default: &str) -> SocketAddr {
+        let text = self
+            .option("--listen")
+            .unwrap_or_else(|| default.to_string());
+        match text.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(addr)) => addr,
+            _ => self.fail(&format!("bad --listen address {text:?} (want HOST:PORT)")),
+        }
+    }
+
+    /// The remaining positional arguments; an unknown `--option` is an error.
+    pub fn positional(mut self) -> Vec<String> {
+        if let Some(opt) = self
+            .rest
+            .iter()
+            .find(|a| a.starts_with("--") && a.len() > 2)
+        {
+            self.fail(&format!("unknown option {opt}"));
+        }
+        self.rest.drain(..).collect()
+    }
+
+    /// Fails unless every argument was used.
+    pub fn finish(self) {
+        let usage = self.usage;
+        if let Some(extra) = self.positional().first() {
+            usage_error(usage, &format!("unexpected argument {extra:?}"));
+        }
+    }
+
+    /// Usage error for this program.
+    pub fn fail(&self, message: &str) -> ! {
+        usage_error(self.usage, message)
+    }
+}
+
+/// A listening channel on `addr` (SO_REUSEADDR, backlog 1024) and the address it really
+/// bound.
+///
+/// # Errors
+/// The OS errors of `socket`, `bind`, `listen`.
+pub fn listener(addr: SocketAddr) -> io::Result<(Channel, SockAddr)> {
+    let mut chan = Channel::create_socket(Domain::for_address(addr), Type::STREAM)?;
+    chan.set_reuse_addr()?;
+    chan.bind(addr)?;
+    chan.listen(1024)?;
+    let bound = chan.local_addr()?;
+    Ok((chan, bound))
+}
+
+/// Prints the one line `listening on HOST:PORT` and flushes standard output.
+///
+/// # Errors
+/// Standard output is closed.
+pub fn announce(bound: &SockAddr) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "listening on {}", DisplayAddr(bound))?;
+    out.flush()
+}

@@ -1,0 +1,225 @@
+//! The classic asyncore HTTP client: one channel per URL, an HTTP/1.0 GET, every event
+//! logged with the URL as the log target (PyMOTW's `asyncore_http_client.py`).
+
+use asyncore_core::{BoxError, Channel, Context, Dispatcher, Domain, HandlerResult, Type};
+use std::cell::RefCell;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+
+/// An `http://host[:port][/path]` URL, the only kind these programs fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// The URL as given.
+    pub text: String,
+    /// The host, without brackets for IPv6 literals.
+    pub host: String,
+    /// The port (80 when absent).
+    pub port: u16,
+    /// The path and query, `/` when absent.
+    pub path: String,
+}
+
+impl HttpUrl {
+    /// Parses `text`.
+    ///
+    /// # Errors
+    /// A message saying what is wrong: another scheme, no host, a bad port.
+    pub fn parse(text: &str) -> Result<HttpUrl, String> {
+        let rest = text
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{text:?} is not an http:// URL"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let end = v6
+                .find(']')
+                .ok_or_else(|| format!("{text:?}: unclosed '[' in host"))?;
+            let port = v6[end + 1..].strip_prefix(':');
+            (&v6[..end], port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("{text:?} has no host"));
+        }
+        let port = match port {
+            None => 80,
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("{text:?} has a bad port {p:?}"))?,
+        };
+        Ok(HttpUrl {
+            text: text.to_string(),
+            host: host.to_string(),
+            port,
+            path: path.to_string(),
+        })
+    }
+
+    /// The `Host` header's value.
+    pub fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// How one fetch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still running.
+    Pending,
+    /// The server closed after sending this many bytes (headers and body).
+    Got(usize),
+    /// The fetch failed.
+    Error(String),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Pending => f.write_str("error: unfinished"),
+            Outcome::Got(n) => write!(f, "got {n} bytes"),
+            Outcome::Error(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
+/// The result slot of one URL, shared between its handler and the program.
+pub type Shared = Rc<RefCell<Outcome>>;
+
+/// One HTTP/1.0 GET. Python: PyMOTW's `HttpClient(asyncore.dispatcher)`.
+#[derive(Debug)]
+pub struct HttpClient {
+    url: String,
+    request: Vec<u8>,
+    received: usize,
+    outcome: Shared,
+}
+
+impl HttpClient {
+    /// A channel connecting to `url`'s host and its handler; the handler reports into the
+    /// returned slot.
+    ///
+    /// # Errors
+    /// The host does not resolve, or the socket cannot be made.
+    pub fn start(url: &HttpUrl) -> Result<(Channel, HttpClient, Shared), String> {
+        let addr: SocketAddr = (url.host.as_str(), url.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
+            .next()
+            .ok_or_else(|| format!("cannot resolve {}", url.host))?;
+        let mut chan = Channel::create_socket(Domain::for_address(addr), Type::STREAM)
+            .map_err(|e| e.to_string())?;
+        chan.set_tag(&url.text);
+        chan.connect(addr).map_err(|e| e.to_string())?;
+        let request = format!(
+            "GET {} HTTP/1.0\r\nHost: {}\r\n\r\n",
+            url.path,
+            url.host_header()
+        );
+        let outcome = Rc::new(RefCell::new(Outcome::Pending));
+        let client = HttpClient {
+            url: url.text.clone(),
+            request: request.into_bytes(),
+            received: 0,
+            outcome: outcome.clone(),
+        };
+        Ok((chan, client, outcome))
+    }
+}
+
+impl Dispatcher for HttpClient {
+    fn readable(&self, _chan: &Channel) -> bool {
+        log::debug!(target: &self.url, "readable() -> true");
+        true
+    }
+
+    fn writable(&self, _chan: &Channel) -> bool {
+        let is_active = !self.request.is_empty();
+        log::debug!(target: &self.url, "writable() -> {is_active}");
+        is_active
+    }
+
+    fn handle_connect(&mut self, _ctx: &mut Context<'_>) -> HandlerResult {
+        log::debug!(target: &self.url, "handle_connect()");
+        Ok(())
+    }
+
+    fn handle_write(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        let sent = ctx.send(&self.request)?;
+        log::debug!(target: &self.url, "handle_write() -> {sent} bytes");
+        self.request.drain(..sent);
+        Ok(())
+    }
+
+    fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        let mut buf = [0u8; 8192];
+        let n = ctx.recv(&mut buf)?;
+        log::debug!(target: &self.url, "handle_read() -> {n} bytes");
+        self.received += n;
+        Ok(())
+    }
+
+    fn handle_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        log::debug!(target: &self.url, "handle_close()");
+        if *self.outcome.borrow() == Outcome::Pending {
+            *self.outcome.borrow_mut() = Outcome::Got(self.received);
+        }
+        ctx.close()?;
+        Ok(())
+    }
+
+    fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
+        log::debug!(target: &self.url, "handle_error({err})");
+        *self.outcome.borrow_mut() = Outcome::Error(err.to_string());
+        ctx.close()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_host_port_and_path() {
+        let u = HttpUrl::parse("http://127.0.0.1:8000/a/b?c=d").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("127.0.0.1", 8000, "/a/b?c=d")
+        );
+        assert_eq!(u.host_header(), "127.0.0.1:8000");
+        let u = HttpUrl::parse("http://example.org").unwrap();
+        assert_eq!(
+            (u.port, u.path.as_str(), u.host_header().as_str()),
+            (80, "/", "example.org")
+        );
+        let u = HttpUrl::parse("http://[::1]:81/").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.host_header().as_str()),
+            ("::1", "[::1]:81")
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_fetch() {
+        assert!(HttpUrl::parse("https://example.org/").is_err());
+        assert!(HttpUrl::parse("http:///path").is_err());
+        assert!(HttpUrl::parse("http://host:99999/").is_err());
+        assert!(HttpUrl::parse("http://[::1/").is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! Running the example programs as a user would: as subprocesses, with deadlines.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any one program may take in a test before it counts as hung.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Runs `exe ARGS` to completion (killed at the deadline) and returns its output.
+pub fn run(exe: &str, args: &[&str]) -> Output {
+    let child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn example program");
+    wait_output(child)
+}
+
+/// Waits for `child` to exit, killing it at the deadline.
+pub fn wait_output(mut child: Child) -> Output {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect output");
+            panic!(
+                "program did not finish within {DEADLINE:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::park_timeout(Duration::from_millis(10));
+    }
+}
+
+/// A server program running in the background; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `exe --listen 127.0.0.1:0 ARGS` and waits (with a deadline) for its
+    /// `listening on HOST:PORT` line.
+    pub fn start(exe: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(exe)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let mut reader = BufReader::new(stdout);
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the server never blocks on a full pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("server printed its address");
+        let addr = line
+            .trim_end()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("a HOST:PORT address");
+        Server { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads from `stream` until `want` bytes arrived or the deadline passed.
+pub fn read_exactly(stream: &mut std::net::TcpStream, want: usize) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("set timeout");
+    let mut got = vec![0u8; want];
+    stream
+        .read_exact(&mut got)
+        .expect("read the expected bytes");
+    got
+}
