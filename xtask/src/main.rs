@@ -3,16 +3,19 @@
 //! - `test`: the whole gate, in order, stopping at the first failure: formatting, clippy
 //!   with warnings as errors, every test of the workspace (unit, integration, doc), and
 //!   rustdoc with warnings as errors.
-//! - `interop`: drives the example servers with real outside clients (added with the
-//!   examples).
+//! - `interop`: drives the example programs with real outside peers (`python3`,
+//!   `redis-cli`, `redis-benchmark`, `redis-server`); fails when one is missing.
 //!
 //! Every command is printed before it runs.
+
+mod interop;
+mod proc;
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
-fn project_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
@@ -24,7 +27,7 @@ fn cargo() -> String {
 }
 
 /// Runs `cargo ARGS` at the workspace root with extra environment, printing it first.
-fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+pub(crate) fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
     let shown: Vec<String> = envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
     eprintln!("$ {}cargo {}", shown.concat(), args.join(" "));
     let status = Command::new(cargo())
@@ -64,12 +67,15 @@ fn test() -> Result<(), String> {
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test      fmt check, clippy -D warnings, cargo test --workspace, rustdoc -D warnings";
+  test      fmt check, clippy -D warnings, cargo test --workspace, rustdoc -D warnings
+  interop   the example programs against real peers (python3, redis-cli, redis-benchmark,
+            redis-server); a missing tool is a failure";
 
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("interop") => interop::interop(),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
             Ok(())
