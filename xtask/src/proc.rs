@@ -86,11 +86,6 @@ impl Background {
             }
         }
     }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for Background {
