@@ -128,7 +128,17 @@ pub struct Channel {
     /// A `recv` in the current callback returned data.
     pub(crate) got_data: bool,
     pub(crate) registry: Option<Arc<mio::Registry>>,
+    /// The idle timeout, when one is set.
+    pub(crate) idle: Option<Idle>,
     closed: bool,
+}
+
+/// A channel's idle timeout: its period, its last read or write event, its check timer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Idle {
+    pub(crate) period: std::time::Duration,
+    pub(crate) last_activity: std::time::Instant,
+    pub(crate) timer: Option<crate::timer::TimerId>,
 }
 
 impl Channel {
@@ -153,6 +163,7 @@ impl Channel {
             pending_error: None,
             got_data: false,
             registry: None,
+            idle: None,
             closed: false,
         }
     }
@@ -319,6 +330,15 @@ impl Channel {
     /// No socket, or the OS refuses the option.
     pub fn set_reuse_addr(&mut self) -> io::Result<()> {
         self.sock()?.set_reuse_address(true)
+    }
+
+    /// Sets `SO_REUSEPORT`, so that several listening sockets (one per loop thread) share
+    /// one port and the kernel spreads connections over them. Not in Python's asyncore.
+    ///
+    /// # Errors
+    /// No socket, or the OS refuses the option.
+    pub fn set_reuse_port(&mut self) -> io::Result<()> {
+        self.sock()?.set_reuse_port(true)
     }
 
     /// Binds to `addr` and remembers it. Python: `dispatcher.bind(addr)`.

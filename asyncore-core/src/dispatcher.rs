@@ -2,6 +2,7 @@
 
 use crate::error::{BoxError, HandlerResult};
 use crate::socket_map::Context;
+use crate::timer::TimerId;
 use crate::Channel;
 use socket2::{SockAddr, Socket};
 use std::any::Any;
@@ -130,6 +131,22 @@ pub trait Dispatcher: Any {
     /// "unhandled close event" and closes the channel. Runs at most once per channel.
     fn handle_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
         ctx.log_info("unhandled close event", LogType::Warning);
+        ctx.close()?;
+        Ok(())
+    }
+
+    /// A timer set with [`Context::set_timer`] fired. Not in Python's asyncore; default does
+    /// nothing.
+    fn handle_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) -> HandlerResult {
+        let _ = (ctx, timer);
+        Ok(())
+    }
+
+    /// The idle timeout set with [`Context::set_idle_timeout`] passed without a read or
+    /// write event. Not in Python's asyncore; the default logs it and closes the channel.
+    /// The timeout is spent once it fires: set it again to keep watching.
+    fn handle_timeout(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        ctx.log_info("idle timeout, closing", LogType::Info);
         ctx.close()?;
         Ok(())
     }
@@ -269,5 +286,13 @@ impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {
 
     fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
         ctx.buffered(|ctx| self.inner.handle_error(ctx, err))
+    }
+
+    fn handle_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) -> HandlerResult {
+        ctx.buffered(|ctx| self.inner.handle_timer(ctx, timer))
+    }
+
+    fn handle_timeout(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        ctx.buffered(|ctx| self.inner.handle_timeout(ctx))
     }
 }

@@ -8,9 +8,10 @@ use crate::channel::ready;
 use crate::dispatcher::{Dispatcher, LogType};
 use crate::error::{BoxError, ExitNow, HandlerResult, LoopError, PanicError};
 use crate::socket_map::{with_socket_map, ChannelId, Context, SocketMap};
+use crate::timer::{Target, TimerAction};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// asyncore's default wait per pass.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -101,6 +102,9 @@ impl Loop {
             if let Err(e) = pass {
                 break Err(e);
             }
+            if let Err(exit) = after_io(map) {
+                break Err(LoopError::ExitNow(exit));
+            }
         };
         map.stop = false;
         result
@@ -169,6 +173,21 @@ fn classify(err: BoxError) -> Failure {
 /// Runs the handlers of channel `id` for the readiness `events` (bits of `ready`), with
 /// asyncore's semantics, and its error path. Python: `asyncore.readwrite`.
 pub(crate) fn readwrite(map: &mut SocketMap, id: ChannelId, events: u8) -> Result<(), ExitNow> {
+    if events & (ready::READ | ready::WRITE) != 0 {
+        if let Some(idle) = map.entry_mut(id).and_then(|e| e.chan.idle.as_mut()) {
+            idle.last_activity = Instant::now();
+        }
+    }
+    run_handler(map, id, |handler, ctx| dispatch(handler, ctx, events))
+}
+
+/// Lends channel `id`'s handler to `f` with a [`Context`], then runs the error path for
+/// what `f` returned and the `handle_close` a socket operation asked for.
+pub(crate) fn run_handler(
+    map: &mut SocketMap,
+    id: ChannelId,
+    f: impl FnOnce(&mut dyn Dispatcher, &mut Context<'_>) -> HandlerResult,
+) -> Result<(), ExitNow> {
     let Some(entry) = map.entry_mut(id) else {
         return Ok(());
     };
@@ -178,13 +197,13 @@ pub(crate) fn readwrite(map: &mut SocketMap, id: ChannelId, events: u8) -> Resul
     entry.chan.got_data = false;
     map.stats.dispatches += 1;
     let mut ctx = Context::new(map, id);
-    let result = guarded(|| dispatch(&mut *handler, &mut ctx, events));
+    let result = guarded(|| f(&mut *handler, &mut ctx));
     let mut outcome = match result {
         Ok(()) => Ok(()),
         Err(err) => fail(&mut *handler, &mut ctx, err),
     };
     if outcome.is_ok() && ctx.close_requested && !ctx.closed() {
-        // A send or recv inside handle_error found the peer gone.
+        // A send or recv in the handler or in handle_error found the peer gone.
         let r = guarded(|| close_event(&mut *handler, &mut ctx));
         if let Err(err) = r {
             outcome = fail(&mut *handler, &mut ctx, err);
@@ -192,6 +211,108 @@ pub(crate) fn readwrite(map: &mut SocketMap, id: ChannelId, events: u8) -> Resul
     }
     restore(map, id, handler);
     outcome
+}
+
+/// How long a pass may wait for the OS: the loop's timeout, cut short by the next timer,
+/// a posted job, or the end of a shutdown's grace period.
+pub(crate) fn wait_time(map: &mut SocketMap, timeout: Duration) -> Duration {
+    if map.wake.as_ref().is_some_and(|w| w.pending()) {
+        return Duration::ZERO;
+    }
+    let deadline = match (map.timers.next_deadline(), map.shutdown) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match deadline {
+        Some(d) => timeout.min(d.saturating_duration_since(Instant::now())),
+        None => timeout,
+    }
+}
+
+/// What every pass does after its I/O: jobs posted by other threads, expired timers,
+/// and the progress of a shutdown.
+pub(crate) fn after_io(map: &mut SocketMap) -> Result<(), ExitNow> {
+    if let Some(shared) = map.wake.clone() {
+        if shared.pending() {
+            for job in shared.drain() {
+                job(map);
+            }
+        }
+    }
+    run_timers(map)?;
+    if let Some(deadline) = map.shutdown {
+        if Instant::now() >= deadline || all_drained(map) {
+            let _ = map.close_all(true);
+            map.shutdown = None;
+        }
+    }
+    Ok(())
+}
+
+/// Whether no channel has output left to send (the end of a graceful shutdown).
+fn all_drained(map: &SocketMap) -> bool {
+    map.live().all(|(_, e)| {
+        let chan = &e.chan;
+        chan.closed()
+            || !chan.connected()
+            || (chan.out_queue().is_empty()
+                && !e.handler.as_deref().is_some_and(|h| h.writable(chan)))
+    })
+}
+
+/// Fires the timers that are due, in deadline order; timers set meanwhile wait for a later
+/// pass.
+fn run_timers(map: &mut SocketMap) -> Result<(), ExitNow> {
+    let now = Instant::now();
+    let before = map.timers.next_seq();
+    while let Some((timer, target)) = map.timers.pop_expired(now, before) {
+        match target {
+            Target::Call(mut f) => {
+                let action = catch_unwind(AssertUnwindSafe(|| f(map))).unwrap_or_else(|p| {
+                    log::error!(target: "asyncore", "timer callback panicked: {}", PanicError::from_payload(&*p));
+                    TimerAction::Done
+                });
+                match action {
+                    TimerAction::Done => map.timers.release(timer),
+                    TimerAction::Again(d) => {
+                        map.timers
+                            .reinsert(timer, Instant::now() + d, Target::Call(f))
+                    }
+                    TimerAction::At(at) => map.timers.reinsert(timer, at, Target::Call(f)),
+                }
+            }
+            Target::Channel(id) => {
+                map.timers.release(timer);
+                if map.contains(id) {
+                    map.mark_active(id);
+                    run_handler(map, id, |h, ctx| h.handle_timer(ctx, timer))?;
+                }
+            }
+            Target::Idle(id) => {
+                let Some(idle) = map.entry(id).and_then(|e| e.chan.idle) else {
+                    map.timers.release(timer);
+                    continue;
+                };
+                if idle.timer != Some(timer) || !map.contains(id) {
+                    map.timers.release(timer);
+                    continue;
+                }
+                let due = idle.last_activity + idle.period;
+                if due > now {
+                    map.timers.reinsert(timer, due, Target::Idle(id));
+                    continue;
+                }
+                // Fired: the timeout is spent until the handler sets a new one.
+                map.timers.release(timer);
+                if let Some(e) = map.entry_mut(id) {
+                    e.chan.idle = None;
+                }
+                map.mark_active(id);
+                run_handler(map, id, |h, ctx| h.handle_timeout(ctx))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Puts the handler back in its slot, or drops the channel if it closed meanwhile.

@@ -26,6 +26,18 @@ pub(crate) fn close_fd(fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// Sets `FD_CLOEXEC` so the descriptor does not leak into child processes.
+pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFD/F_SETFD on a descriptor the caller holds open; errors are returned.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags == -1 || libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Sets or clears `O_NONBLOCK` on any descriptor.
 pub fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
     // SAFETY: F_GETFL/F_SETFL on a descriptor the caller holds open; errors are returned.

@@ -8,8 +8,9 @@
 
 use crate::channel::ready;
 use crate::error::LoopError;
-use crate::event_loop::readwrite;
+use crate::event_loop::{readwrite, wait_time};
 use crate::socket_map::{ChannelId, SocketMap};
+use crate::waker::WAKER_TOKEN;
 use std::io;
 use std::time::Duration;
 
@@ -48,7 +49,7 @@ pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopErr
     let wait = if has_pending_work(map) {
         Duration::ZERO
     } else {
-        timeout
+        wait_time(map, timeout)
     };
     if let Some(poller) = map.poller.as_mut() {
         match poller.poll.poll(&mut poller.events, Some(wait)) {
@@ -59,6 +60,7 @@ pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopErr
         let events: Vec<(ChannelId, u8)> = poller
             .events
             .iter()
+            .filter(|ev| ev.token() != WAKER_TOKEN) // `after_io` drains the waker.
             .map(|ev| (ChannelId::from_token(ev.token()), event_bits(ev)))
             .collect();
         for (id, bits) in events {
@@ -78,6 +80,7 @@ pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopErr
             entry.active = false;
         }
     }
+    let reading = map.shutdown.is_none();
     for (i, &id) in list.iter().enumerate() {
         let Some(entry) = map.entry_mut(id) else {
             continue;
@@ -96,7 +99,8 @@ pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopErr
         let Some(handler) = entry.handler.as_deref() else {
             continue;
         };
-        let r = handler.readable(chan);
+        // A shutting-down map reads nothing more; output still drains.
+        let r = reading && handler.readable(chan);
         let w = handler.writable(chan);
         let mut events = 0;
         if r {

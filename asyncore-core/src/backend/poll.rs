@@ -4,7 +4,7 @@
 use crate::backend::millis;
 use crate::channel::ready;
 use crate::error::LoopError;
-use crate::event_loop::readwrite;
+use crate::event_loop::{readwrite, wait_time};
 use crate::socket_map::{ChannelId, SocketMap};
 use crate::sys;
 use std::time::Duration;
@@ -39,13 +39,15 @@ pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopErr
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(map.len());
     let mut ids: Vec<ChannelId> = Vec::with_capacity(map.len());
     let mut calls = 0;
+    let reading = map.shutdown.is_none();
     for (id, entry) in map.live() {
         let (Some(handler), Some(fd)) = (entry.handler.as_deref(), entry.chan.fileno()) else {
             continue;
         };
         let chan = &entry.chan;
         let mut flags = 0;
-        if handler.readable(chan) {
+        // A shutting-down map reads nothing more; output still drains.
+        if reading && handler.readable(chan) {
             flags |= libc::POLLIN | libc::POLLPRI;
         }
         if handler.writable(chan) && !chan.accepting() {
@@ -63,7 +65,19 @@ pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopErr
     }
     map.stats.predicate_calls += calls;
 
-    let wait = if did_work { 0 } else { millis(timeout) };
+    // The waker's pipe ends the wait when another thread posts work.
+    if let Some(shared) = &map.wake {
+        fds.push(libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&shared.read),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+    }
+    let wait = if did_work {
+        0
+    } else {
+        millis(wait_time(map, timeout))
+    };
     sys::poll(&mut fds, wait).map_err(LoopError::Io)?;
     for (pfd, &id) in fds.iter().zip(&ids) {
         if pfd.revents == 0 {
