@@ -128,3 +128,29 @@ pub fn announce(bound: &SockAddr) -> io::Result<()> {
     writeln!(out, "listening on {}", DisplayAddr(bound))?;
     out.flush()
 }
+
+/// How long a server lets queued output drain after SIGINT or SIGTERM.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Shuts the loops behind `wakers` down gracefully on SIGINT or SIGTERM (listeners close,
+/// queued output drains for up to [`SHUTDOWN_GRACE`], then the loops return), so the
+/// program can exit 0 with nothing queued lost. The signals are taken by a thread of
+/// `signal-hook`, the ecosystem's signal crate.
+///
+/// # Errors
+/// The signal handlers cannot be installed.
+pub fn shutdown_on_signals(wakers: Vec<asyncore_core::Waker>) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                log::info!("signal {sig}: shutting down");
+                for waker in &wakers {
+                    waker.shutdown(SHUTDOWN_GRACE);
+                }
+            }
+        })?;
+    Ok(())
+}
