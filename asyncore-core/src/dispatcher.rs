@@ -143,12 +143,12 @@ pub trait Dispatcher: Any {
     }
 
     /// The idle timeout set with [`Context::set_idle_timeout`] passed without a read or
-    /// write event. Not in Python's asyncore; the default logs it and closes the channel.
-    /// The timeout is spent once it fires: set it again to keep watching.
+    /// write event. Not in Python's asyncore; the default logs it and calls
+    /// [`handle_close`](Self::handle_close) (so layers above see the close). The timeout
+    /// is spent once it fires: set it again to keep watching.
     fn handle_timeout(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
         ctx.log_info("idle timeout, closing", LogType::Info);
-        ctx.close()?;
-        Ok(())
+        self.handle_close(ctx)
     }
 
     /// A handler of this channel returned `err` (or panicked). Python: `handle_error()`;
