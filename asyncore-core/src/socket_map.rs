@@ -708,6 +708,15 @@ impl<'a> Context<'a> {
         self.map.close(self.id)
     }
 
+    /// From `handle_close`: keeps the channel open for now (it still has output for a peer
+    /// that only half-closed), and lets `handle_close` run again. The next close request
+    /// (end of stream again, a hang-up, a send that finds the peer gone) calls
+    /// `handle_close` once more instead of closing at once. Used by `asyncore-chat` to
+    /// deliver queued replies before closing.
+    pub fn defer_close(&mut self) {
+        self.channel_mut().close_called = false;
+    }
+
     /// Logs `message` at debug level with the channel's description. Python:
     /// `dispatcher.log(message)`.
     pub fn log(&self, message: &str) {

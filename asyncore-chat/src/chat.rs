@@ -1,0 +1,510 @@
+//! [`AsyncChat`]: the dispatcher that frames input and queues output for a
+//! [`ChatHandler`].
+
+use crate::context::{ChatContext, ChatHandler, Sink};
+use crate::error::ChatError;
+use crate::framer::Framer;
+use crate::output::{Output, Watermarks, DEFAULT_BUFFER_SIZE};
+use crate::producer::Producer;
+use crate::terminator::Terminator;
+use asyncore_core::{BoxError, Channel, ChannelId, Context, Dispatcher, HandlerResult, SocketMap};
+use bytes::Bytes;
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+
+/// At most this many writes per event, so one busy channel does not hold up the loop.
+const MAX_WRITES_PER_EVENT: usize = 16;
+
+thread_local! {
+    /// The buffer every `AsyncChat` of this thread reads into: channels keep no read
+    /// buffer of their own, so idle ones stay small.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with a zeroed-once buffer of `size` bytes shared by the thread.
+fn with_scratch<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = SCRATCH.with(Cell::take);
+    if buf.len() < size {
+        buf.resize(size, 0);
+    }
+    let r = f(&mut buf[..size]);
+    SCRATCH.with(|s| s.set(buf));
+    r
+}
+
+/// Everything of an `AsyncChat` but its handler and framer.
+#[derive(Debug)]
+pub(crate) struct ChatState {
+    pub(crate) out: Output,
+    pub(crate) in_buffer_size: usize,
+    /// End of stream seen, or input given up: read no more.
+    input_closed: bool,
+    /// The peer closed while replies were queued: `handle_close` once they are sent.
+    close_pending: bool,
+    /// The handler's `handle_close` ran.
+    close_called: bool,
+}
+
+/// Python's `asynchat.async_chat`: a [`Dispatcher`] that cuts its input into frames at a
+/// [`Terminator`] and queues its output, for a protocol written as a [`ChatHandler`].
+///
+/// - Input: each read event does one `recv` of at most `ac_in_buffer_size` bytes (64 KiB)
+///   and runs the framing loop ([`Framer`]): `collect_incoming_data` for the input,
+///   `found_terminator` at each terminator. A `WouldBlock` is not an error.
+/// - Output: [`ChatContext::push`] queues [`Bytes`] on the channel's send queue (no
+///   copies), [`ChatContext::push_with_producer`] queues a [`Producer`] that is pulled as
+///   output drains; queued buffers go out in vectored writes.
+/// - Bounds (not in Python): an input limit per frame ([`Framer`]'s
+///   [`set_max_input`](crate::Framing::set_max_input), 64 KiB by default) and output
+///   [`Watermarks`] that pause reading while the peer does not read.
+/// - Closing: [`ChatContext::close_when_done`] flushes, shuts down the write side, then
+///   closes; a peer that half-closes still gets the replies to what it sent.
+///
+/// `readable` is false while reading is paused or over; `writable` is true while not
+/// connected or while output waits (as in Python).
+///
+/// # Example: a line echo server
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use asyncore_chat::{AsyncChat, ChatContext, ChatHandler, Terminator};
+/// use asyncore_core::{Channel, HandlerResult, Loop, SocketMap};
+/// use std::io::{Read, Write};
+///
+/// /// Sends every line back, and says goodbye to "QUIT".
+/// struct LineEcho;
+///
+/// impl ChatHandler for LineEcho {
+///     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+///         let line = chat.take_data();
+///         if &line[..] == b"QUIT" {
+///             chat.push("bye\r\n")?;
+///             chat.close_when_done();
+///         } else {
+///             chat.push(line)?;
+///             chat.push("\r\n")?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let (ours, mut theirs) = std::os::unix::net::UnixStream::pair()?;
+/// let mut map = SocketMap::new();
+/// let chan = Channel::from_socket(asyncore_core::Socket::from(std::os::fd::OwnedFd::from(ours)))?;
+/// map.insert(chan, AsyncChat::with_terminator(LineEcho, Terminator::CRLF))?;
+///
+/// theirs.write_all(b"hello\r\nwor")?;
+/// theirs.write_all(b"ld\r\nQUIT\r\n")?;
+/// Loop::new().run(&mut map)?; // until the channel closes
+///
+/// let mut reply = String::new();
+/// theirs.read_to_string(&mut reply)?;
+/// assert_eq!(reply, "hello\r\nworld\r\nbye\r\n");
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncChat<H> {
+    handler: H,
+    framer: Framer,
+    state: ChatState,
+}
+
+impl<H> fmt::Debug for AsyncChat<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncChat")
+            .field("handler", &std::any::type_name::<H>())
+            .field("framer", &self.framer)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<H: ChatHandler> AsyncChat<H> {
+    /// Wraps `handler`, with no terminator (everything is collected until one is set).
+    pub fn new(handler: H) -> AsyncChat<H> {
+        AsyncChat::with_terminator(handler, Terminator::None)
+    }
+
+    /// Wraps `handler`, cutting input at `terminator`.
+    pub fn with_terminator(handler: H, terminator: Terminator) -> AsyncChat<H> {
+        AsyncChat {
+            handler,
+            framer: Framer::new(terminator),
+            state: ChatState {
+                out: Output::new(),
+                in_buffer_size: DEFAULT_BUFFER_SIZE,
+                input_closed: false,
+                close_pending: false,
+                close_called: false,
+            },
+        }
+    }
+
+    /// The protocol handler.
+    pub fn get_ref(&self) -> &H {
+        &self.handler
+    }
+
+    /// The protocol handler, mutably.
+    pub fn get_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Unwraps the protocol handler.
+    pub fn into_inner(self) -> H {
+        self.handler
+    }
+
+    /// The input framer (terminator, collected frame, input limit, pending input).
+    pub fn framer(&self) -> &Framer {
+        &self.framer
+    }
+
+    /// The input framer, mutably.
+    pub fn framer_mut(&mut self) -> &mut Framer {
+        &mut self.framer
+    }
+
+    /// Sets the terminator. Python: `async_chat.set_terminator(term)`; see
+    /// [`Framing::set_terminator`](crate::Framing::set_terminator).
+    pub fn set_terminator(&mut self, terminator: Terminator) {
+        self.framer.set_terminator(terminator);
+    }
+
+    /// The terminator in force. Python: `async_chat.get_terminator()`.
+    pub fn get_terminator(&self) -> &Terminator {
+        self.framer.get_terminator()
+    }
+
+    /// Sets the input limit per frame; see
+    /// [`Framing::set_max_input`](crate::Framing::set_max_input).
+    pub fn set_max_input(&mut self, max: Option<usize>) {
+        self.framer.set_max_input(max);
+    }
+
+    /// How much one read takes at most. Python: `ac_in_buffer_size` (default 65536).
+    pub fn in_buffer_size(&self) -> usize {
+        self.state.in_buffer_size
+    }
+
+    /// Sets how much one read takes at most (at least 1). The read buffer is shared by the
+    /// thread's channels and grows to the largest size asked.
+    pub fn set_in_buffer_size(&mut self, bytes: usize) {
+        self.state.in_buffer_size = bytes.max(1);
+    }
+
+    /// The piece size of pushes, sends and producer pulls. Python: `ac_out_buffer_size`
+    /// (default 65536).
+    pub fn out_buffer_size(&self) -> usize {
+        self.state.out.out_buffer_size
+    }
+
+    /// Sets the piece size of pushes, sends and producer pulls (at least 1).
+    pub fn set_out_buffer_size(&mut self, bytes: usize) {
+        self.state.out.out_buffer_size = bytes.max(1);
+    }
+
+    /// The output watermarks (default [`Watermarks::DEFAULT`]).
+    pub fn watermarks(&self) -> Option<Watermarks> {
+        self.state.out.watermarks
+    }
+
+    /// Sets the output watermarks, or `None` to never pause reading.
+    pub fn set_watermarks(&mut self, marks: Option<Watermarks>) {
+        self.state.out.watermarks = marks;
+    }
+
+    /// Bytes of output waiting on `chan` (this channel's core; see [`Watermarks`]).
+    pub fn queued_output(&self, chan: &Channel) -> usize {
+        self.state.out.queued(chan)
+    }
+
+    /// Queues `data` and sends what the socket takes now, from outside a callback (before
+    /// the channel joins the map, or on another channel reached through the map; see
+    /// [`push_to`]). `chan` must be this channel's core. Python: `async_chat.push(data)`.
+    ///
+    /// # Errors
+    /// [`ChatError::Closing`] after `close_when_done` or on a closed channel (nothing is
+    /// queued); [`ChatError::Io`] when sending fails.
+    pub fn push(&mut self, chan: &mut Channel, data: impl Into<Bytes>) -> Result<(), ChatError> {
+        self.state.out.push(chan, data.into())?;
+        if self.state.out.above_high(chan) {
+            self.framer.pause();
+        }
+        if chan.connected() {
+            chan.initiate_send()?;
+        }
+        Ok(())
+    }
+
+    /// Queues a producer, from outside a callback. Python:
+    /// `async_chat.push_with_producer(producer)`.
+    ///
+    /// # Errors
+    /// [`ChatError::Closing`] after `close_when_done` or on a closed channel.
+    pub fn push_with_producer(
+        &mut self,
+        chan: &Channel,
+        producer: impl Producer,
+    ) -> Result<(), ChatError> {
+        self.state.out.push_producer(chan, Box::new(producer))
+    }
+
+    /// Closes the channel once everything queued is sent, from outside a callback; see
+    /// [`ChatContext::close_when_done`]. Python: `async_chat.close_when_done()`.
+    pub fn close_when_done(&mut self) {
+        self.state.out.closing = true;
+        self.framer.discard();
+    }
+
+    /// Drops all queued output and buffered input. Python: `async_chat.discard_buffers()`.
+    pub fn discard_buffers(&mut self, chan: &mut Channel) {
+        self.framer.discard();
+        self.state.out.discard(chan);
+    }
+
+    fn chat<'s, 'a>(&'s mut self, ctx: &'s mut Context<'a>) -> (&'s mut H, ChatContext<'s, 'a>) {
+        let AsyncChat {
+            handler,
+            framer,
+            state,
+        } = self;
+        let chat = ChatContext {
+            framing: framer.framing_mut(),
+            state,
+            ctx,
+        };
+        (handler, chat)
+    }
+
+    /// Sends, frames the input kept while paused once output is low again, and finishes a
+    /// pending close. Runs at the end of every event.
+    fn flush(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        if ctx.closed() {
+            return Ok(());
+        }
+        send_some(&mut self.state, ctx)?;
+        if self.framer.is_paused() && self.state.out.at_or_below_low(ctx.channel()) {
+            let AsyncChat {
+                handler,
+                framer,
+                state,
+            } = self;
+            framer.resume(&mut Sink {
+                handler,
+                state,
+                ctx,
+            })?;
+            send_some(&mut self.state, ctx)?;
+        }
+        self.finish_close(ctx)
+    }
+
+    fn finish_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        if ctx.closed() || !self.state.out.is_empty(ctx.channel()) {
+            return Ok(());
+        }
+        if self.state.out.closing {
+            if ctx.connecting() && !ctx.connected() {
+                return Ok(()); // Python sends nothing before the connect completes.
+            }
+            if ctx.connected() {
+                // The peer sees the end of our output even if it holds the socket open.
+                if let Err(e) = ctx.shutdown(std::net::Shutdown::Write) {
+                    log::debug!(target: "asyncore", "shutdown before close: {e}");
+                }
+            }
+            return self.call_handle_close(ctx);
+        }
+        if self.state.close_pending {
+            return self.call_handle_close(ctx);
+        }
+        Ok(())
+    }
+
+    /// The handler's `handle_close`, once; a second call just closes.
+    fn call_handle_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        self.state.input_closed = true;
+        self.state.close_pending = false;
+        if self.state.close_called {
+            ctx.close()?;
+            return Ok(());
+        }
+        self.state.close_called = true;
+        let (handler, mut chat) = self.chat(ctx);
+        handler.handle_close(&mut chat)
+    }
+}
+
+/// Sends the queued output (pulling producers as it drains), a few writes at most. Python:
+/// `async_chat.initiate_send()`.
+pub(crate) fn send_some(state: &mut ChatState, ctx: &mut Context<'_>) -> HandlerResult {
+    if ctx.closed() {
+        return Ok(());
+    }
+    let chan = ctx.channel_mut();
+    if chan.max_send() != state.out.out_buffer_size {
+        chan.set_max_send(state.out.out_buffer_size);
+    }
+    for _ in 0..MAX_WRITES_PER_EVENT {
+        state.out.refill(chan)?;
+        if !chan.connected() || chan.out_queue().is_empty() {
+            break;
+        }
+        let want = chan.out_queue().len().min(chan.max_send());
+        if chan.initiate_send()? < want {
+            break; // the socket is full, or the peer is gone
+        }
+    }
+    Ok(())
+}
+
+impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
+    fn readable(&self, _chan: &Channel) -> bool {
+        !self.state.input_closed && (self.state.out.closing || !self.framer.is_paused())
+    }
+
+    fn writable(&self, chan: &Channel) -> bool {
+        !chan.connected()
+            || !self.state.out.is_empty(chan)
+            || self.state.out.closing
+            || self.state.close_pending
+            || (self.framer.is_paused() && self.state.out.at_or_below_low(chan))
+    }
+
+    fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        let size = self.state.in_buffer_size;
+        let AsyncChat {
+            handler,
+            framer,
+            state,
+        } = self;
+        let result = with_scratch(size, |buf| -> HandlerResult {
+            let n = match ctx.recv(buf) {
+                Ok(n) => n,
+                // Python: a BlockingIOError from recv is not an error.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            // n == 0 is the end of the stream: the loop calls handle_close next. After
+            // close_when_done, input is read only to be dropped.
+            if n == 0 || state.input_closed || state.out.closing {
+                return Ok(());
+            }
+            framer.feed(
+                &buf[..n],
+                &mut Sink {
+                    handler,
+                    state,
+                    ctx,
+                },
+            )
+        });
+        let flushed = self.flush(ctx);
+        result.and(flushed)
+    }
+
+    fn handle_write(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        self.flush(ctx)
+    }
+
+    fn handle_connect(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        let (handler, mut chat) = self.chat(ctx);
+        let result = handler.handle_connect(&mut chat);
+        let flushed = self.flush(ctx);
+        result.and(flushed)
+    }
+
+    fn handle_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        self.state.input_closed = true;
+        let deliver = !self.state.close_pending
+            && !self.state.close_called
+            && !ctx.closed()
+            && ctx.connected()
+            && !self.state.out.is_empty(ctx.channel());
+        if !deliver {
+            return self.call_handle_close(ctx);
+        }
+        // The peer finished sending but may still read: deliver what is queued for it
+        // first. A second close request (the peer is gone for good) closes.
+        self.state.close_pending = true;
+        ctx.defer_close();
+        self.flush(ctx)
+    }
+
+    fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
+        let over_limit = matches!(
+            err.downcast_ref::<ChatError>(),
+            Some(ChatError::InputLimit { .. })
+        );
+        let (handler, mut chat) = self.chat(ctx);
+        let result = handler.handle_error(&mut chat, err);
+        if over_limit && !ctx.closed() {
+            // The stream is out of step: read no more, close once the replies are out.
+            self.state.input_closed = true;
+            self.close_when_done();
+            let flushed = self.flush(ctx);
+            return result.and(flushed);
+        }
+        result
+    }
+}
+
+/// Pushes `data` to the `async_chat` channel `id` of the map, from anywhere (typically a
+/// handler of another channel: a chat server's broadcast). The channel is touched, so the
+/// loop asks its predicates again; what the socket takes is sent at once, the rest on its
+/// write events. `H` is the channel's protocol type.
+///
+/// # Errors
+/// [`ChatError::NotFound`] when `id` is stale, is not an `AsyncChat<H>`, or is the channel
+/// whose handler is running (push to it through its [`ChatContext`]);
+/// [`ChatError::Closing`] when it is closing; [`ChatError::Io`] when sending fails.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use asyncore_chat::{push_to, AsyncChat, ChatContext, ChatHandler, Terminator};
+/// use asyncore_core::{Channel, ChannelId, HandlerResult, Loop, SocketMap};
+/// use std::io::Read;
+///
+/// /// Forwards each line to the channel `to`.
+/// struct Relay { to: Option<ChannelId> }
+///
+/// impl ChatHandler for Relay {
+///     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+///         let mut line = chat.take_data().to_vec();
+///         line.push(b'\n');
+///         if let Some(to) = self.to {
+///             push_to::<Relay>(chat.map(), to, line)?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let (a, mut a_peer) = std::os::unix::net::UnixStream::pair()?;
+/// let (b, mut b_peer) = std::os::unix::net::UnixStream::pair()?;
+/// let chan = |s: std::os::unix::net::UnixStream| {
+///     Channel::from_socket(asyncore_core::Socket::from(std::os::fd::OwnedFd::from(s)))
+/// };
+/// let mut map = SocketMap::new();
+/// let b_id = map.insert(chan(b)?, AsyncChat::with_terminator(Relay { to: None }, Terminator::LF))?;
+/// map.insert(chan(a)?, AsyncChat::with_terminator(Relay { to: Some(b_id) }, Terminator::LF))?;
+///
+/// std::io::Write::write_all(&mut a_peer, b"hi b\n")?;
+/// Loop::new().timeout(std::time::Duration::from_millis(10)).count(5).run(&mut map)?;
+/// let mut got = [0u8; 5];
+/// b_peer.read_exact(&mut got)?;
+/// assert_eq!(&got, b"hi b\n");
+/// # Ok(())
+/// # }
+/// ```
+pub fn push_to<H: ChatHandler>(
+    map: &mut SocketMap,
+    id: ChannelId,
+    data: impl Into<Bytes>,
+) -> Result<(), ChatError> {
+    let (chat, chan) = map
+        .get_mut::<AsyncChat<H>>(id)
+        .ok_or(ChatError::NotFound(id))?;
+    chat.push(chan, data)
+}

@@ -1,0 +1,287 @@
+//! What a protocol implements ([`ChatHandler`]) and what its callbacks get
+//! ([`ChatContext`]).
+
+use crate::chat::ChatState;
+use crate::error::ChatError;
+use crate::framer::{FrameSink, Framing};
+use crate::output::Watermarks;
+use crate::producer::Producer;
+use crate::terminator::Terminator;
+use asyncore_core::{BoxError, Context, HandlerResult, LogType};
+use bytes::Bytes;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+/// A protocol on top of [`AsyncChat`](crate::AsyncChat): the methods a Python
+/// `async_chat` subclass defines.
+///
+/// Only [`found_terminator`](Self::found_terminator) is required: the default
+/// [`collect_incoming_data`](Self::collect_incoming_data) keeps the input, and
+/// [`ChatContext::take_data`] hands over the frame. Every callback gets a
+/// [`ChatContext`] to push replies, change the terminator, and reach the channel and the
+/// map. An error returned by a callback goes to [`handle_error`](Self::handle_error).
+pub trait ChatHandler: 'static {
+    /// Input of the current frame, as it comes. Python: `collect_incoming_data(data)`.
+    /// The default keeps it for [`ChatContext::take_data`] (Python's
+    /// `_collect_incoming_data`).
+    ///
+    /// # Errors
+    /// Any error, for [`handle_error`](Self::handle_error).
+    fn collect_incoming_data(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        data: &[u8],
+    ) -> HandlerResult {
+        chat.collect(data);
+        Ok(())
+    }
+
+    /// The terminator was found, or the byte count reached. Python: `found_terminator()`.
+    /// The terminator is not part of the frame.
+    ///
+    /// # Errors
+    /// Any error, for [`handle_error`](Self::handle_error).
+    fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult;
+
+    /// A non-blocking connect completed. Python: `handle_connect()`; the default does
+    /// nothing (Python's logs "unhandled connect event").
+    ///
+    /// # Errors
+    /// Any error, for [`handle_error`](Self::handle_error).
+    fn handle_connect(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        let _ = chat;
+        Ok(())
+    }
+
+    /// The channel is done: the peer closed (after the replies already queued were
+    /// delivered), [`close_when_done`](ChatContext::close_when_done) finished, or the
+    /// connection broke. Python: `async_chat.handle_close()`; the default closes the
+    /// channel. Called at most once by `AsyncChat`.
+    ///
+    /// # Errors
+    /// Any error, for [`handle_error`](Self::handle_error).
+    fn handle_close(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        chat.close()?;
+        Ok(())
+    }
+
+    /// A callback (or the framing: see [`ChatError::InputLimit`]) failed. Python:
+    /// `handle_error()`; the default logs the error, its sources and the channel at error
+    /// level, then calls [`handle_close`](Self::handle_close).
+    ///
+    /// After an input-limit error the channel reads no more; if this method leaves it
+    /// open, it closes once the output queued so far is sent (as
+    /// [`close_when_done`](ChatContext::close_when_done)).
+    ///
+    /// # Errors
+    /// An error here is logged and the channel closed (by the core loop).
+    fn handle_error(&mut self, chat: &mut ChatContext<'_, '_>, err: BoxError) -> HandlerResult {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        let message = format!(
+            "uncaptured error, closing channel {:?} ({text})",
+            chat.channel()
+        );
+        chat.log_info(&message, LogType::Error);
+        self.handle_close(chat)
+    }
+}
+
+/// What [`ChatHandler`] callbacks get: the framing and output of this `async_chat`
+/// channel, and the core [`Context`] (it dereferences to it, so `chat.map()`, `chat.id()`,
+/// `chat.close()`, `chat.connected()` work as in a plain dispatcher).
+///
+/// Pushed output is queued and sent when the callback returns (one vectored write for all
+/// the replies to the input of one read), or as the socket drains.
+pub struct ChatContext<'s, 'a> {
+    pub(crate) framing: &'s mut Framing,
+    pub(crate) state: &'s mut ChatState,
+    pub(crate) ctx: &'s mut Context<'a>,
+}
+
+impl fmt::Debug for ChatContext<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatContext")
+            .field("framing", &self.framing)
+            .field("state", &self.state)
+            .field("ctx", &self.ctx)
+            .finish()
+    }
+}
+
+impl<'a> Deref for ChatContext<'_, 'a> {
+    type Target = Context<'a>;
+    fn deref(&self) -> &Context<'a> {
+        self.ctx
+    }
+}
+
+impl<'a> DerefMut for ChatContext<'_, 'a> {
+    fn deref_mut(&mut self) -> &mut Context<'a> {
+        self.ctx
+    }
+}
+
+impl<'s, 'a> ChatContext<'s, 'a> {
+    /// Queues `data` for sending, without copying it (in pieces of at most
+    /// `ac_out_buffer_size`). Python: `async_chat.push(data)`.
+    ///
+    /// Only byte types are taken (Python raises `TypeError` for others):
+    ///
+    /// ```compile_fail
+    /// # fn f(chat: &mut asyncore_chat::ChatContext<'_, '_>) {
+    /// chat.push(10); // an integer is not output
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ChatError::Closing`] after [`close_when_done`](Self::close_when_done) or on a
+    /// closed channel: the data is not queued.
+    pub fn push(&mut self, data: impl Into<Bytes>) -> Result<(), ChatError> {
+        let chan = self.ctx.channel_mut();
+        self.state.out.push(chan, data.into())?;
+        if self.state.out.above_high(chan) {
+            self.framing.pause();
+        }
+        Ok(())
+    }
+
+    /// Queues a producer, pulled as output drains. Python:
+    /// `async_chat.push_with_producer(producer)`.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub fn push_with_producer(&mut self, producer: impl Producer) -> Result<(), ChatError> {
+        self.state
+            .out
+            .push_producer(self.ctx.channel(), Box::new(producer))
+    }
+
+    /// Closes the channel once everything queued (buffers and producers) is sent: the
+    /// write side is shut down, then [`ChatHandler::handle_close`] runs (by default it
+    /// closes). Python: `async_chat.close_when_done()`.
+    ///
+    /// From then on pushes fail with [`ChatError::Closing`], and input is read but no
+    /// longer framed (Python would go on calling `found_terminator`, whose replies could
+    /// never be sent).
+    pub fn close_when_done(&mut self) {
+        self.state.out.closing = true;
+        self.framing.discard();
+    }
+
+    /// Sends what is queued now, pulling producers as needed. Python:
+    /// `async_chat.initiate_send()`. (Callbacks need not call it: output is sent when
+    /// they return.)
+    ///
+    /// # Errors
+    /// An OS error from `send`, or a producer's error.
+    pub fn initiate_send(&mut self) -> HandlerResult {
+        crate::chat::send_some(self.state, self.ctx)
+    }
+
+    /// Drops all queued output and all buffered input. Python:
+    /// `async_chat.discard_buffers()` ("emergencies only").
+    pub fn discard_buffers(&mut self) {
+        self.framing.discard();
+        self.state.out.discard(self.ctx.channel_mut());
+    }
+
+    /// Bytes of output waiting (see [`Watermarks`]).
+    pub fn queued_output(&self) -> usize {
+        self.state.out.queued(self.ctx.channel())
+    }
+
+    /// Sets the terminator; see [`Framing::set_terminator`]. Python:
+    /// `async_chat.set_terminator(term)`.
+    pub fn set_terminator(&mut self, terminator: Terminator) {
+        self.framing.set_terminator(terminator);
+    }
+
+    /// The terminator in force. Python: `async_chat.get_terminator()`.
+    pub fn get_terminator(&self) -> &Terminator {
+        self.framing.get_terminator()
+    }
+
+    /// Keeps `data` in the frame buffer. Python: `async_chat._collect_incoming_data`.
+    pub fn collect(&mut self, data: &[u8]) {
+        self.framing.collect(data);
+    }
+
+    /// Takes the collected frame. Python: `async_chat._get_data()`.
+    pub fn take_data(&mut self) -> Bytes {
+        self.framing.take_data()
+    }
+
+    /// The frame collected so far, without taking it.
+    pub fn data(&self) -> &[u8] {
+        self.framing.data()
+    }
+
+    /// The framing state (terminator, collected frame, input limit).
+    pub fn framing(&mut self) -> &mut Framing {
+        self.framing
+    }
+
+    /// Sets the input limit; see [`Framing::set_max_input`].
+    pub fn set_max_input(&mut self, max: Option<usize>) {
+        self.framing.set_max_input(max);
+    }
+
+    /// Sets how much one read takes at most. Python: `ac_in_buffer_size`.
+    pub fn set_in_buffer_size(&mut self, bytes: usize) {
+        self.state.in_buffer_size = bytes.max(1);
+    }
+
+    /// Sets the piece size of pushes, of sends and of producer pulls. Python:
+    /// `ac_out_buffer_size`.
+    pub fn set_out_buffer_size(&mut self, bytes: usize) {
+        self.state.out.out_buffer_size = bytes.max(1);
+    }
+
+    /// Sets the output watermarks, or `None` to never pause reading.
+    pub fn set_watermarks(&mut self, marks: Option<Watermarks>) {
+        self.state.out.watermarks = marks;
+    }
+}
+
+/// Feeds the framer's callbacks to a [`ChatHandler`] with a [`ChatContext`].
+pub(crate) struct Sink<'s, 'a, H> {
+    pub(crate) handler: &'s mut H,
+    pub(crate) state: &'s mut ChatState,
+    pub(crate) ctx: &'s mut Context<'a>,
+}
+
+impl<H: ChatHandler> Sink<'_, '_, H> {
+    fn call(
+        &mut self,
+        framing: &mut Framing,
+        f: impl FnOnce(&mut H, &mut ChatContext<'_, '_>) -> HandlerResult,
+    ) -> HandlerResult {
+        let mut chat = ChatContext {
+            framing,
+            state: self.state,
+            ctx: self.ctx,
+        };
+        let result = f(self.handler, &mut chat);
+        if chat.ctx.closed() {
+            // A closed channel frames no more input.
+            chat.framing.discard();
+        }
+        result
+    }
+}
+
+impl<H: ChatHandler> FrameSink for Sink<'_, '_, H> {
+    fn collect_incoming_data(&mut self, framing: &mut Framing, data: &[u8]) -> HandlerResult {
+        self.call(framing, |h, chat| h.collect_incoming_data(chat, data))
+    }
+
+    fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult {
+        self.call(framing, |h, chat| h.found_terminator(chat))
+    }
+}

@@ -1,0 +1,507 @@
+//! Input framing without sockets: cut a byte stream at terminators.
+//!
+//! [`Framer`] is the `handle_read` half of `async_chat` on its own: feed it bytes, it calls
+//! a [`FrameSink`]'s `collect_incoming_data` and `found_terminator`. `AsyncChat` feeds it
+//! from its socket; tests and benchmarks feed it directly.
+
+use crate::error::ChatError;
+use crate::terminator::{find_prefix_at_end, Terminator};
+use asyncore_core::HandlerResult;
+use bytes::{Bytes, BytesMut};
+use memchr::memmem;
+
+/// The default input limit: 64 KiB in one frame (Python's `ac_in_buffer_size`, and the
+/// longest inline command a Redis server takes).
+pub const DEFAULT_MAX_INPUT: usize = 64 * 1024;
+
+/// An emptied pending buffer larger than this is freed, so idle channels stay small.
+const KEEP_PENDING: usize = 1024;
+
+/// The consumer of a [`Framer`]: what `async_chat` subclasses implement in Python, for
+/// framing without a socket. (With a socket, implement [`ChatHandler`](crate::ChatHandler)
+/// instead.)
+///
+/// The callbacks get the [`Framing`] to change the terminator, take the collected frame,
+/// pause or discard. A callback's error stops the framer; it is returned by
+/// [`Framer::feed`].
+pub trait FrameSink {
+    /// Input of the current frame. Python: `collect_incoming_data(data)`. The default keeps
+    /// it in the framing's buffer (Python's `_collect_incoming_data`), for
+    /// [`Framing::take_data`] in `found_terminator`.
+    ///
+    /// # Errors
+    /// Whatever the sink returns; it stops the framer.
+    fn collect_incoming_data(&mut self, framing: &mut Framing, data: &[u8]) -> HandlerResult {
+        framing.collect(data);
+        Ok(())
+    }
+
+    /// The terminator was found (or a count reached). Python: `found_terminator()`.
+    ///
+    /// # Errors
+    /// Whatever the sink returns; it stops the framer.
+    fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult;
+}
+
+/// A ready-made [`FrameSink`] that keeps every frame, for one terminator that does not
+/// change.
+///
+/// ```
+/// use asyncore_chat::{FrameVec, Framer, Terminator};
+/// let mut framer = Framer::new(Terminator::CRLF);
+/// let mut frames = FrameVec::default();
+/// framer.feed(b"PING\r\nEC", &mut frames)?;
+/// framer.feed(b"HO hi\r", &mut frames)?;
+/// framer.feed(b"\n", &mut frames)?;
+/// assert_eq!(frames.0, ["PING", "ECHO hi"]);
+/// # Ok::<(), asyncore_core::BoxError>(())
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FrameVec(pub Vec<Bytes>);
+
+impl FrameSink for FrameVec {
+    fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult {
+        self.0.push(framing.take_data());
+        Ok(())
+    }
+}
+
+/// The framing state a callback may read and change: the terminator, the frame collected
+/// so far, the input limit, pausing. [`Framer`] dereferences to it;
+/// [`ChatContext`](crate::ChatContext) offers the same operations.
+#[derive(Debug)]
+pub struct Framing {
+    terminator: Terminator,
+    /// Searches for the current (or last) byte terminator; kept across switches to counts.
+    finder: Option<memmem::Finder<'static>>,
+    incoming: BytesMut,
+    frame_len: usize,
+    max_input: Option<usize>,
+    paused: bool,
+    discarded: bool,
+}
+
+impl Framing {
+    fn new(terminator: Terminator) -> Framing {
+        let mut framing = Framing {
+            terminator: Terminator::None,
+            finder: None,
+            incoming: BytesMut::new(),
+            frame_len: 0,
+            max_input: Some(DEFAULT_MAX_INPUT),
+            paused: false,
+            discarded: false,
+        };
+        framing.set_terminator(terminator);
+        framing
+    }
+
+    /// The terminator in force. Python: `async_chat.get_terminator()`. While a count is
+    /// being collected it shows what is left of it.
+    pub fn get_terminator(&self) -> &Terminator {
+        &self.terminator
+    }
+
+    /// Sets the terminator. Python: `async_chat.set_terminator(term)`.
+    ///
+    /// Set from `found_terminator`, it applies at once to the input already buffered
+    /// behind the frame just found (Python's "does the Right Thing"). A
+    /// [`Terminator::Count`] is used up by the frame it ends and stays at `Count(0)`,
+    /// which collects everything like [`Terminator::None`] until another terminator is
+    /// set. (Invalid terminators cannot be made: see [`Terminator::bytes`].)
+    pub fn set_terminator(&mut self, terminator: Terminator) {
+        if let Terminator::Bytes(d) = &terminator {
+            let cached = self.finder.as_ref().map(|f| f.needle());
+            if cached != Some(d.as_bytes()) {
+                self.finder = Some(memmem::Finder::new(d.as_bytes()).into_owned());
+            }
+        }
+        self.terminator = terminator;
+    }
+
+    /// Keeps `data` in the frame buffer. Python: `async_chat._collect_incoming_data`, the
+    /// default of `collect_incoming_data`.
+    pub fn collect(&mut self, data: &[u8]) {
+        self.incoming.extend_from_slice(data);
+    }
+
+    /// Takes the collected frame, leaving the buffer empty. Python:
+    /// `async_chat._get_data()`. No copy: the frame shares the buffer's memory.
+    pub fn take_data(&mut self) -> Bytes {
+        self.incoming.split().freeze()
+    }
+
+    /// The frame collected so far, without taking it.
+    pub fn data(&self) -> &[u8] {
+        &self.incoming
+    }
+
+    /// Bytes given to `collect_incoming_data` since the last terminator: what the input
+    /// limit is checked against.
+    pub fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// The input limit; see [`set_max_input`](Self::set_max_input).
+    pub fn max_input(&self) -> Option<usize> {
+        self.max_input
+    }
+
+    /// Limits how much input one frame may have before its terminator: `Some(bytes)`
+    /// (default [`DEFAULT_MAX_INPUT`], 64 KiB) or `None` for no limit. Not in Python.
+    ///
+    /// Input past the limit is not collected: feeding fails with
+    /// [`ChatError::InputLimit`] ("input of N bytes exceeds the limit of M without a
+    /// terminator"), and the framer discards its buffered input and collected data. An
+    /// [`AsyncChat`](crate::AsyncChat) channel reports it through `handle_error` and
+    /// closes. The limit covers a line that never ends and a count larger than the limit;
+    /// with [`Terminator::None`] (or a used-up count) no terminator ever comes, so every
+    /// byte counts: raise the limit or set `None` for a channel that streams.
+    pub fn set_max_input(&mut self, max: Option<usize>) {
+        self.max_input = max;
+    }
+
+    /// Stops cutting frames after the current callback; input fed meanwhile is kept for
+    /// [`Framer::resume`]. `AsyncChat` pauses while its output is above the high
+    /// watermark.
+    pub fn pause(&mut self) {
+        self.paused = true;
+    }
+
+    /// Whether the framer is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Drops the collected frame and all buffered input, also the rest of the input being
+    /// fed now. Python: the input half of `async_chat.discard_buffers()`.
+    pub fn discard(&mut self) {
+        self.incoming = BytesMut::new();
+        self.frame_len = 0;
+        self.discarded = true;
+    }
+
+    /// Hands `data` to `collect_incoming_data`, within the input limit.
+    fn deliver<S: FrameSink + ?Sized>(&mut self, sink: &mut S, data: &[u8]) -> HandlerResult {
+        let len = self.frame_len + data.len();
+        if let Some(limit) = self.max_input {
+            if len > limit {
+                self.discard();
+                return Err(ChatError::InputLimit { len, limit }.into());
+            }
+        }
+        self.frame_len = len;
+        sink.collect_incoming_data(self, data)
+    }
+
+    fn found<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
+        self.frame_len = 0;
+        sink.found_terminator(self)
+    }
+
+    /// How many bytes of pending input to move at a time to finish a cut terminator.
+    fn bridge_len(&self) -> usize {
+        match &self.terminator {
+            Terminator::Bytes(d) => d.as_bytes().len().saturating_sub(1).max(1),
+            _ => 1,
+        }
+    }
+}
+
+/// What the framing loop does next with the input left.
+enum Step {
+    /// Collect it all (no terminator, or a count that the input does not reach).
+    CollectAll,
+    /// Collect `n` bytes, which end a count.
+    Count(usize),
+    /// The terminator starts at `at` and is `len` long.
+    Found { at: usize, len: usize },
+    /// No terminator; the last `keep` bytes may start one.
+    Partial { keep: usize },
+}
+
+/// The framing loop of `async_chat.handle_read` over `data`: returns how much of `data`
+/// it used (the rest waits: a cut terminator, or input left when paused) and the first
+/// error. Each byte is searched once, except a cut terminator's bytes, searched again
+/// with the next input.
+fn run<S: FrameSink + ?Sized>(
+    f: &mut Framing,
+    data: &[u8],
+    sink: &mut S,
+) -> (usize, HandlerResult) {
+    let mut pos = 0;
+    while pos < data.len() && !f.paused && !f.discarded {
+        let rest = &data[pos..];
+        let step = match &f.terminator {
+            t if t.collects_all() => Step::CollectAll,
+            Terminator::Count(n) if rest.len() < *n => Step::CollectAll,
+            Terminator::Count(n) => Step::Count(*n),
+            Terminator::Bytes(d) => {
+                let needle = d.as_bytes();
+                let at = match &f.finder {
+                    Some(finder) => finder.find(rest),
+                    None => memmem::find(rest, needle),
+                };
+                match at {
+                    Some(at) => Step::Found {
+                        at,
+                        len: needle.len(),
+                    },
+                    None => Step::Partial {
+                        keep: find_prefix_at_end(rest, needle),
+                    },
+                }
+            }
+            // `collects_all` covers `None`; the compiler does not know.
+            Terminator::None => Step::CollectAll,
+        };
+        let result = match step {
+            Step::CollectAll => {
+                pos = data.len();
+                if let Terminator::Count(n) = &mut f.terminator {
+                    *n -= rest.len().min(*n);
+                }
+                f.deliver(sink, rest)
+            }
+            Step::Count(n) => {
+                pos += n;
+                f.terminator = Terminator::Count(0);
+                match f.deliver(sink, &rest[..n]) {
+                    Ok(()) => f.found(sink),
+                    Err(e) => Err(e),
+                }
+            }
+            Step::Found { at, len } => {
+                pos += at + len;
+                // Python does not report the empty string ("source of subtle bugs").
+                let collected = if at > 0 {
+                    f.deliver(sink, &rest[..at])
+                } else {
+                    Ok(())
+                };
+                match collected {
+                    Ok(()) => f.found(sink),
+                    Err(e) => Err(e),
+                }
+            }
+            Step::Partial { keep } => {
+                pos = data.len() - keep;
+                let take = rest.len() - keep;
+                let r = if take > 0 {
+                    f.deliver(sink, &rest[..take])
+                } else {
+                    Ok(())
+                };
+                if keep > 0 && r.is_ok() {
+                    return (pos, r);
+                }
+                r
+            }
+        };
+        if result.is_err() {
+            return (pos, result);
+        }
+    }
+    (pos, Ok(()))
+}
+
+/// Cuts a byte stream into frames at a [`Terminator`], calling a [`FrameSink`]: the input
+/// side of `async_chat` (its `handle_read`), usable without sockets.
+///
+/// Input is handed to the sink as it comes, so the framer itself keeps only a cut
+/// terminator (`"\r"` of `"\r\n"`) between feeds, or the input left while paused.
+/// Terminators are found with `memchr::memmem`, each byte searched once whatever the
+/// chunking. Dereferences to [`Framing`] for the terminator, the collected frame and the
+/// input limit.
+///
+/// ```
+/// use asyncore_chat::{FrameSink, Framer, Framing, Terminator};
+/// use asyncore_core::HandlerResult;
+///
+/// /// A length-prefixed protocol: a line with a count, then that many bytes.
+/// #[derive(Default)]
+/// struct Blobs { blobs: Vec<Vec<u8>> }
+///
+/// impl FrameSink for Blobs {
+///     fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult {
+///         let frame = framing.take_data();
+///         match framing.get_terminator() {
+///             Terminator::Bytes(_) => {
+///                 let n: usize = std::str::from_utf8(&frame)?.parse()?;
+///                 framing.set_terminator(Terminator::Count(n));
+///             }
+///             _ => {
+///                 self.blobs.push(frame.to_vec());
+///                 framing.set_terminator(Terminator::CRLF);
+///             }
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let mut framer = Framer::new(Terminator::CRLF);
+/// let mut sink = Blobs::default();
+/// for chunk in [&b"5\r\nhel"[..], b"lo3\r", b"\nabc"] {
+///     framer.feed(chunk, &mut sink)?;
+/// }
+/// assert_eq!(sink.blobs, [b"hello".to_vec(), b"abc".to_vec()]);
+/// # Ok::<(), asyncore_core::BoxError>(())
+/// ```
+#[derive(Debug)]
+pub struct Framer {
+    framing: Framing,
+    /// Input not yet framed: a cut terminator, or what came while paused.
+    pending: Vec<u8>,
+}
+
+impl Default for Framer {
+    fn default() -> Framer {
+        Framer::new(Terminator::None)
+    }
+}
+
+impl std::ops::Deref for Framer {
+    type Target = Framing;
+    fn deref(&self) -> &Framing {
+        &self.framing
+    }
+}
+
+impl std::ops::DerefMut for Framer {
+    fn deref_mut(&mut self) -> &mut Framing {
+        &mut self.framing
+    }
+}
+
+impl Framer {
+    /// A framer cutting at `terminator`, with the default input limit
+    /// ([`DEFAULT_MAX_INPUT`]). Allocates nothing until input comes.
+    pub fn new(terminator: Terminator) -> Framer {
+        Framer {
+            framing: Framing::new(terminator),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The framing state (also reached through `Deref`).
+    pub fn framing(&self) -> &Framing {
+        &self.framing
+    }
+
+    /// The framing state, mutably.
+    pub fn framing_mut(&mut self) -> &mut Framing {
+        &mut self.framing
+    }
+
+    /// Frames `data`, which follows the input fed before: calls `sink` for each piece of
+    /// input and each terminator. Python: the framing loop of `async_chat.handle_read`.
+    ///
+    /// While paused, `data` is only kept.
+    ///
+    /// # Errors
+    /// The first error of a callback (the framer stops there and keeps the input after
+    /// the frame it was handling), or [`ChatError::InputLimit`] (then the buffered input
+    /// and the collected frame are dropped).
+    pub fn feed<S: FrameSink + ?Sized>(&mut self, data: &[u8], sink: &mut S) -> HandlerResult {
+        self.apply_discard();
+        let result = self.feed_inner(data, sink);
+        self.apply_discard();
+        self.tidy();
+        result
+    }
+
+    fn feed_inner<S: FrameSink + ?Sized>(
+        &mut self,
+        mut data: &[u8],
+        sink: &mut S,
+    ) -> HandlerResult {
+        // Finish what is pending (usually a cut terminator) with a few bytes at a time,
+        // so that a long read is not copied behind it.
+        while !self.pending.is_empty() && !data.is_empty() && self.can_run() {
+            let m = data.len().min(self.framing.bridge_len());
+            self.pending.extend_from_slice(&data[..m]);
+            data = &data[m..];
+            if let Err(e) = self.process_pending(sink) {
+                self.keep(data);
+                return Err(e);
+            }
+        }
+        if !self.pending.is_empty() || !self.can_run() {
+            self.keep(data);
+            return Ok(());
+        }
+        let (used, result) = run(&mut self.framing, data, sink);
+        self.keep(&data[used..]);
+        result
+    }
+
+    /// Unpauses and frames the input kept meanwhile.
+    ///
+    /// # Errors
+    /// As [`feed`](Self::feed).
+    pub fn resume<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
+        self.framing.paused = false;
+        self.apply_discard();
+        let result = if self.pending.is_empty() {
+            Ok(())
+        } else {
+            self.process_pending(sink)
+        };
+        self.apply_discard();
+        self.tidy();
+        result
+    }
+
+    /// Drops the collected frame and all buffered input. Python: the input half of
+    /// `async_chat.discard_buffers()`.
+    pub fn discard(&mut self) {
+        self.framing.discard();
+        self.apply_discard();
+    }
+
+    /// Input kept but not framed yet: a terminator cut by the end of the input, or what
+    /// was fed while paused.
+    pub fn pending(&self) -> &[u8] {
+        &self.pending
+    }
+
+    /// Heap memory the framer holds for input: its pending buffer and its frame buffer.
+    pub fn allocated(&self) -> usize {
+        self.pending.capacity() + self.framing.incoming.capacity()
+    }
+
+    fn can_run(&self) -> bool {
+        !self.framing.paused && !self.framing.discarded
+    }
+
+    fn apply_discard(&mut self) {
+        if self.framing.discarded {
+            self.pending = Vec::new();
+            self.framing.discarded = false;
+        }
+    }
+
+    /// Keeps `data` for later, unless the input was discarded.
+    fn keep(&mut self, data: &[u8]) {
+        if !self.framing.discarded {
+            self.pending.extend_from_slice(data);
+        }
+    }
+
+    fn process_pending<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
+        let (used, result) = run(&mut self.framing, &self.pending, sink);
+        if self.framing.discarded {
+            self.pending.clear();
+        } else {
+            self.pending.drain(..used);
+        }
+        result
+    }
+
+    /// Frees an emptied pending buffer that grew large.
+    fn tidy(&mut self) {
+        if self.pending.is_empty() && self.pending.capacity() > KEEP_PENDING {
+            self.pending = Vec::new();
+        }
+    }
+}
