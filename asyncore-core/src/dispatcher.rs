@@ -153,7 +153,9 @@ pub trait Dispatcher: Any {
 
     /// A handler of this channel returned `err` (or panicked). Python: `handle_error()`;
     /// the default logs the error, its sources and the channel's description at error
-    /// level, then calls [`handle_close`](Self::handle_close).
+    /// level, then calls [`handle_close`](Self::handle_close) — or, when `handle_close`
+    /// ran already and left the channel open, just closes it (`handle_close` runs at most
+    /// once per channel).
     fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
         let mut text = err.to_string();
         let mut source = err.source();
@@ -167,6 +169,11 @@ pub trait Dispatcher: Any {
             ctx.channel()
         );
         ctx.log_info(&message, LogType::Error);
+        if ctx.channel().close_called {
+            ctx.close()?;
+            return Ok(());
+        }
+        ctx.channel_mut().close_called = true;
         self.handle_close(ctx)
     }
 }

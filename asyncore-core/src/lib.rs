@@ -80,6 +80,7 @@ mod dispatcher;
 mod error;
 mod event_loop;
 mod group;
+mod poll_flags;
 mod send_queue;
 mod socket_map;
 mod sys;
@@ -91,6 +92,7 @@ pub use dispatcher::{DefaultDispatcher, Dispatcher, DispatcherWithSend, LogType}
 pub use error::{strerror, BoxError, ExitNow, HandlerResult, LoopError, PanicError};
 pub use event_loop::{loop_, Loop, DEFAULT_TIMEOUT};
 pub use group::LoopGroup;
+pub use poll_flags::readwrite;
 pub use send_queue::SendQueue;
 pub use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 pub use socket_map::{close_all, with_socket_map, ChannelId, Context, LoopStats, SocketMap};

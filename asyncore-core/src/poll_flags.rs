@@ -1,0 +1,63 @@
+//! Python's module-level `asyncore.readwrite(obj, flags)`: one channel's handlers run for
+//! `poll(2)` flags given by the caller, with the loop's error path.
+
+use crate::channel::ready;
+use crate::error::ExitNow;
+use crate::event_loop;
+use crate::socket_map::{ChannelId, SocketMap};
+
+/// `poll(2)` result flags as the readiness bits the loop dispatches on.
+pub(crate) fn ready_bits(revents: i16) -> u8 {
+    let table = [
+        (libc::POLLIN, ready::READ),
+        (libc::POLLOUT, ready::WRITE),
+        (libc::POLLPRI, ready::PRI),
+        (libc::POLLHUP, ready::HUP),
+        (libc::POLLERR, ready::ERR),
+        (libc::POLLNVAL, ready::NVAL),
+    ];
+    table
+        .iter()
+        .filter(|(flag, _)| revents & *flag != 0)
+        .fold(0, |bits, (_, bit)| bits | bit)
+}
+
+/// Runs channel `id`'s handlers for the `poll(2)` flags `flags`, exactly as a pass of the
+/// loop would for those flags: `POLLIN` reads (or accepts, or completes a connect),
+/// `POLLOUT` writes, `POLLPRI` is `handle_expt`, `POLLHUP` / `POLLERR` / `POLLNVAL` are
+/// `handle_close`. A handler's error or panic goes to the channel's `handle_error`.
+/// Python: `asyncore.readwrite(obj, flags)` (and `asyncore.read`, `write`, `_exception`
+/// with `POLLIN`, `POLLOUT`, `POLLPRI`).
+///
+/// Nothing happens for a stale id, or for a channel whose handler is running (the caller's
+/// own channel, when called from inside a handler). The channel's predicates are asked
+/// again on the next pass.
+///
+/// # Errors
+/// [`ExitNow`] when a handler asked to end the loop; it is not given to `handle_error`.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use asyncore_core::{readwrite, Channel, Context, Dispatcher, HandlerResult, SocketMap};
+///
+/// struct Writes { wrote: bool }
+/// impl Dispatcher for Writes {
+///     fn handle_write(&mut self, _ctx: &mut Context<'_>) -> HandlerResult {
+///         self.wrote = true;
+///         Ok(())
+///     }
+/// }
+///
+/// let (a, _b) = socket2::Socket::pair(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+/// let mut map = SocketMap::new();
+/// let id = map.insert(Channel::from_socket(a)?, Writes { wrote: false })?;
+/// readwrite(&mut map, id, libc::POLLOUT)?;
+/// assert!(map.handler_mut::<Writes>(id).unwrap().wrote);
+/// # Ok(())
+/// # }
+/// ```
+pub fn readwrite(map: &mut SocketMap, id: ChannelId, flags: i16) -> Result<(), ExitNow> {
+    let result = event_loop::readwrite(map, id, ready_bits(flags));
+    map.mark_active(id);
+    result
+}
