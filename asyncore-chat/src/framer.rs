@@ -17,6 +17,10 @@ pub const DEFAULT_MAX_INPUT: usize = 64 * 1024;
 /// An emptied pending buffer larger than this is freed, so idle channels stay small.
 const KEEP_PENDING: usize = 1024;
 
+/// After a frame larger than this is taken, the frame buffer starts afresh: the frame
+/// keeps its memory, and an idle channel does not.
+const KEEP_INCOMING: usize = 4096;
+
 /// The consumer of a [`Framer`]: what `async_chat` subclasses implement in Python, for
 /// framing without a socket. (With a socket, implement [`ChatHandler`](crate::ChatHandler)
 /// instead.)
@@ -126,9 +130,14 @@ impl Framing {
     }
 
     /// Takes the collected frame, leaving the buffer empty. Python:
-    /// `async_chat._get_data()`. No copy: the frame shares the buffer's memory.
+    /// `async_chat._get_data()`. No copy: the frame takes the buffer's memory with it.
     pub fn take_data(&mut self) -> Bytes {
-        self.incoming.split().freeze()
+        let frame = self.incoming.split().freeze();
+        if frame.len() > KEEP_INCOMING {
+            // The rest of the buffer shares the frame's allocation: do not keep it alive.
+            self.incoming = BytesMut::new();
+        }
+        frame
     }
 
     /// The frame collected so far, without taking it.
@@ -163,7 +172,8 @@ impl Framing {
 
     /// Stops cutting frames after the current callback; input fed meanwhile is kept for
     /// [`Framer::resume`]. `AsyncChat` pauses while its output is above the high
-    /// watermark.
+    /// watermark and resumes once it drains (so inside an `AsyncChat`, pausing by hand
+    /// lasts only until the output is low).
     pub fn pause(&mut self) {
         self.paused = true;
     }

@@ -120,6 +120,24 @@ fn byte_at_a_time_keeps_at_most_a_cut_terminator_pending() {
 }
 
 #[test]
+fn a_large_frame_leaves_no_large_buffer_behind() {
+    let mut framer = Framer::new(Terminator::LF);
+    let mut frames = FrameVec::default();
+    let line = vec![b'y'; 50_000];
+    for piece in line.chunks(1000) {
+        framer.feed(piece, &mut frames).unwrap();
+    }
+    framer.feed(b"\n", &mut frames).unwrap();
+    assert_eq!(frames.0[0].len(), 50_000);
+    // The frame owns its memory; the idle framer keeps next to nothing.
+    assert!(
+        framer.allocated() <= 4096,
+        "holds {} bytes",
+        framer.allocated()
+    );
+}
+
+#[test]
 fn count_spans_reads_and_stays_at_zero_collecting_everything() {
     let mut framer = Framer::new(Terminator::Count(5));
     let mut sink = Recorder::default();
