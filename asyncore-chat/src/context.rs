@@ -7,7 +7,7 @@ use crate::framer::{FrameSink, Framing};
 use crate::output::Watermarks;
 use crate::producer::Producer;
 use crate::terminator::Terminator;
-use asyncore_core::{BoxError, Context, HandlerResult, LogType};
+use asyncore_core::{BoxError, Context, HandlerResult};
 use bytes::Bytes;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -76,18 +76,7 @@ pub trait ChatHandler: 'static {
     /// # Errors
     /// An error here is logged and the channel closed (by the core loop).
     fn handle_error(&mut self, chat: &mut ChatContext<'_, '_>, err: BoxError) -> HandlerResult {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        let message = format!(
-            "uncaptured error, closing channel {:?} ({text})",
-            chat.channel()
-        );
-        chat.log_info(&message, LogType::Error);
+        chat.log_error(&*err);
         self.handle_close(chat)
     }
 }

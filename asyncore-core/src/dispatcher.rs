@@ -144,11 +144,12 @@ pub trait Dispatcher: Any {
 
     /// The idle timeout set with [`Context::set_idle_timeout`] passed without a read or
     /// write event. Not in Python's asyncore; the default logs it and calls
-    /// [`handle_close`](Self::handle_close) (so layers above see the close). The timeout
+    /// [`handle_close`](Self::handle_close) (so layers above see the close; when it ran
+    /// already, just closes). The timeout
     /// is spent once it fires: set it again to keep watching.
     fn handle_timeout(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
         ctx.log_info("idle timeout, closing", LogType::Info);
-        self.handle_close(ctx)
+        close_once(self, ctx)
     }
 
     /// A handler of this channel returned `err` (or panicked). Python: `handle_error()`;
@@ -157,25 +158,20 @@ pub trait Dispatcher: Any {
     /// ran already and left the channel open, just closes it (`handle_close` runs at most
     /// once per channel).
     fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        let message = format!(
-            "uncaptured error, closing channel {:?} ({text})",
-            ctx.channel()
-        );
-        ctx.log_info(&message, LogType::Error);
-        if ctx.channel().close_called {
-            ctx.close()?;
-            return Ok(());
-        }
-        ctx.channel_mut().close_called = true;
-        self.handle_close(ctx)
+        ctx.log_error(&*err);
+        close_once(self, ctx)
     }
+}
+
+/// Calls `handler.handle_close` unless it ran already for this channel (then just closes),
+/// so `handle_close` runs at most once however the close comes about.
+fn close_once<D: Dispatcher + ?Sized>(handler: &mut D, ctx: &mut Context<'_>) -> HandlerResult {
+    if ctx.channel().close_called {
+        ctx.close()?;
+        return Ok(());
+    }
+    ctx.channel_mut().close_called = true;
+    handler.handle_close(ctx)
 }
 
 /// A plain handler: every event has asyncore's default. Python: `asyncore.dispatcher()`

@@ -733,6 +733,24 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Logs `err` and its chain of sources at error level with the channel's description,
+    /// as the default `handle_error` does. Python: the `log_info` of
+    /// `dispatcher.handle_error` with its compact traceback.
+    pub fn log_error(&self, err: &(dyn std::error::Error + 'static)) {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        let message = format!(
+            "uncaptured error, closing channel {:?} ({text})",
+            self.channel()
+        );
+        self.log_info(&message, LogType::Error);
+    }
+
     /// Runs `f` with [`send`](Self::send) queuing output (the buffered-send layer).
     pub fn buffered<R>(&mut self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
         let was = std::mem::replace(&mut self.buffered, true);

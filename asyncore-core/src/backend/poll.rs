@@ -2,9 +2,9 @@
 //! `asyncore.poll2` does. Level-triggered; it asks every channel's predicates every pass.
 
 use crate::backend::millis;
-use crate::channel::ready;
 use crate::error::LoopError;
 use crate::event_loop::{readwrite, wait_time};
+use crate::poll_flags::ready_bits;
 use crate::socket_map::{ChannelId, SocketMap};
 use crate::sys;
 use std::time::Duration;
@@ -83,26 +83,7 @@ pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopErr
         if pfd.revents == 0 {
             continue;
         }
-        let r = pfd.revents;
-        let mut bits = 0;
-        if r & libc::POLLIN != 0 {
-            bits |= ready::READ;
-        }
-        if r & libc::POLLOUT != 0 {
-            bits |= ready::WRITE;
-        }
-        if r & libc::POLLPRI != 0 {
-            bits |= ready::PRI;
-        }
-        if r & libc::POLLHUP != 0 {
-            bits |= ready::HUP;
-        }
-        if r & libc::POLLERR != 0 {
-            bits |= ready::ERR;
-        }
-        if r & libc::POLLNVAL != 0 {
-            bits |= ready::NVAL;
-        }
+        let bits = ready_bits(pfd.revents);
         // `readwrite` skips ids whose channel closed earlier in this pass.
         readwrite(map, id, bits).map_err(LoopError::ExitNow)?;
     }
