@@ -8,6 +8,7 @@
 //! | `echo_pair [--file PATH]` | PyMOTW's echo server and client in one process and one map |
 //! | `echo_server [--listen HOST:PORT]` | the docs' echo server on `DispatcherWithSend` |
 //! | `loop_count URL...` | driving the loop one pass at a time (`count = 1`) from your own `while` |
+//! | `chat_server [--listen HOST:PORT] [--max-line BYTES] [--idle-timeout SECS]` | a multi-user line chat on `async_chat` |
 //!
 //! Every server takes `--listen HOST:PORT` and prints exactly one line `listening on
 //! HOST:PORT` once it listens (so `--listen 127.0.0.1:0` works). Logging goes through
@@ -15,5 +16,6 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub mod chat;
 pub mod cli;
 pub mod http;

@@ -1,0 +1,174 @@
+//! chat_server end to end: three users join, talk, rename, list, quit; long lines;
+//! idle timeouts; SIGTERM.
+
+mod common;
+
+use common::{Server, DEADLINE};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+const CHAT_SERVER: &str = env!("CARGO_BIN_EXE_chat_server");
+
+/// A user connected to the server, reading line by line.
+struct User {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl User {
+    fn connect(server: &Server) -> User {
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        User {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        self.writer.write_all(line.as_bytes()).unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader
+            .read_line(&mut line)
+            .expect("a line within the deadline");
+        line
+    }
+
+    /// Reads until the server closes; returns what came before.
+    fn rest(&mut self) -> String {
+        let mut rest = String::new();
+        self.reader.read_to_string(&mut rest).unwrap();
+        rest
+    }
+}
+
+#[test]
+fn three_users_join_talk_rename_list_and_quit() {
+    let server = Server::start(CHAT_SERVER, &[]);
+    let mut a = User::connect(&server);
+    assert_eq!(a.line(), "* welcome guest1\n");
+    let mut b = User::connect(&server);
+    assert_eq!(b.line(), "* welcome guest2\n");
+    assert_eq!(a.line(), "* guest2 joined\n");
+    let mut c = User::connect(&server);
+    assert_eq!(c.line(), "* welcome guest3\n");
+    assert_eq!(a.line(), "* guest3 joined\n");
+    assert_eq!(b.line(), "* guest3 joined\n");
+
+    a.say("hello all\r\n");
+    assert_eq!(b.line(), "guest1: hello all\n");
+    assert_eq!(c.line(), "guest1: hello all\n");
+
+    b.say("/nick bob\n");
+    assert_eq!(b.line(), "* you are bob\n");
+    assert_eq!(a.line(), "* guest2 is now bob\n");
+    assert_eq!(c.line(), "* guest2 is now bob\n");
+
+    c.say("/nick bob\n");
+    assert_eq!(c.line(), "* error: name taken\n");
+
+    c.say("/who\n");
+    assert_eq!(c.line(), "* users: bob, guest1, guest3\n");
+
+    // Several lines in one write are answered in order; empty lines are ignored.
+    b.say("one\n\ntwo\n");
+    assert_eq!(a.line(), "bob: one\n");
+    assert_eq!(a.line(), "bob: two\n");
+    assert_eq!(c.line(), "bob: one\n");
+    assert_eq!(c.line(), "bob: two\n");
+
+    a.say("/quit\n");
+    assert_eq!(a.line(), "* bye\n");
+    assert_eq!(a.rest(), "", "the server closes after bye");
+    assert_eq!(b.line(), "* guest1 left\n");
+    assert_eq!(c.line(), "* guest1 left\n");
+
+    // A user who just disconnects leaves too.
+    drop(c);
+    assert_eq!(b.line(), "* guest3 left\n");
+    b.say("/who\n");
+    assert_eq!(b.line(), "* users: bob\n");
+}
+
+#[test]
+fn a_line_over_the_cap_is_refused_and_the_connection_closes() {
+    let server = Server::start(CHAT_SERVER, &["--max-line", "100"]);
+    let mut a = User::connect(&server);
+    assert_eq!(a.line(), "* welcome guest1\n");
+    let mut b = User::connect(&server);
+    assert_eq!(b.line(), "* welcome guest2\n");
+    assert_eq!(a.line(), "* guest2 joined\n");
+
+    // Exactly at the cap (with a '\r' that does not count) is fine.
+    let ok = "x".repeat(100);
+    b.say(&format!("{ok}\r\n"));
+    assert_eq!(a.line(), format!("guest2: {ok}\n"));
+
+    // Far over the cap, without ever sending a newline.
+    b.say(&"y".repeat(10_000));
+    assert_eq!(b.line(), "* error: line too long\n");
+    assert_eq!(b.rest(), "");
+    assert_eq!(a.line(), "* guest2 left\n");
+    // Nothing of the long line reached anyone.
+    a.say("/who\n");
+    assert_eq!(a.line(), "* users: guest1\n");
+}
+
+#[test]
+fn an_idle_user_is_disconnected_and_an_active_one_is_not() {
+    let server = Server::start(CHAT_SERVER, &["--idle-timeout", "0.5"]);
+    let mut idle = User::connect(&server);
+    assert_eq!(idle.line(), "* welcome guest1\n");
+    let mut busy = User::connect(&server);
+    assert_eq!(busy.line(), "* welcome guest2\n");
+    assert_eq!(idle.line(), "* guest2 joined\n");
+    // `busy` talks until `idle` is gone; each line round-trips through /who.
+    let start = std::time::Instant::now();
+    let mut saw_left = false;
+    loop {
+        busy.say("/who\n");
+        let mut who = busy.line();
+        if who == "* guest1 left\n" {
+            saw_left = true;
+            who = busy.line();
+        }
+        if who == "* users: guest2\n" {
+            break;
+        }
+        assert_eq!(who, "* users: guest1, guest2\n");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the idle user was never disconnected"
+        );
+        std::thread::park_timeout(std::time::Duration::from_millis(50));
+    }
+    assert!(saw_left, "the others were not told");
+    assert!(start.elapsed() >= std::time::Duration::from_millis(400));
+    assert_eq!(idle.rest(), "", "the idle user's connection was closed");
+}
+
+#[test]
+fn sigterm_exits_0_and_closes_every_connection() {
+    let server = Server::start(CHAT_SERVER, &[]);
+    let mut a = User::connect(&server);
+    assert_eq!(a.line(), "* welcome guest1\n");
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(a.rest(), "");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [
+        &["--max-line", "lots"][..],
+        &["--idle-timeout", "-1"],
+        &["--frobnicate"],
+    ] {
+        let out = common::run(CHAT_SERVER, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: chat_server"));
+    }
+}
