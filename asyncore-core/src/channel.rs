@@ -1,6 +1,7 @@
 //! The core part of a channel: its descriptor, its state flags and the socket operations.
 
 use crate::error::is_disconnect;
+use crate::overload;
 use crate::send_queue::{SendQueue, MAX_IOVECS};
 use crate::sys;
 use bytes::Bytes;
@@ -358,6 +359,7 @@ impl Channel {
     /// The OS error from `listen(2)`.
     pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
         self.sock()?.listen(backlog)?;
+        overload::ensure_reserve();
         self.accepting = true;
         Ok(())
     }
@@ -409,11 +411,25 @@ impl Channel {
     /// The new socket is blocking, as `accept(2)` gives it; adopting it with
     /// [`Channel::from_socket`] makes it non-blocking.
     ///
+    /// When the process is out of descriptors (`EMFILE`, `ENFILE`), the waiting
+    /// connections are accepted with a reserved descriptor and closed at once, a warning is
+    /// logged once per burst, and `None` is returned: the loop neither spins nor stalls,
+    /// and accepting resumes as soon as descriptors are free.
+    ///
     /// # Errors
-    /// Any other OS error (e.g. `EMFILE`).
+    /// Any other OS error.
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
         match self.sock()?.accept() {
-            Ok(pair) => Ok(Some(pair)),
+            Ok(pair) => {
+                overload::accepted();
+                Ok(Some(pair))
+            }
+            Err(e) if overload::is_exhaustion(&e) => {
+                // Refuse what waits rather than spin on a listener that stays readable.
+                overload::shed(self.sock()?);
+                self.clear_ready(ready::READ);
+                Ok(None)
+            }
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
                     || e.raw_os_error() == Some(libc::ECONNABORTED) =>

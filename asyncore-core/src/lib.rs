@@ -80,6 +80,7 @@ mod dispatcher;
 mod error;
 mod event_loop;
 mod group;
+mod overload;
 mod poll_flags;
 mod send_queue;
 mod socket_map;

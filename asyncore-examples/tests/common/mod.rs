@@ -52,10 +52,15 @@ impl Server {
     /// Starts `exe --listen 127.0.0.1:0 ARGS` and waits (with a deadline) for its
     /// `listening on HOST:PORT` line.
     pub fn start(exe: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(exe)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .args(args)
+        let mut cmd = Command::new(exe);
+        cmd.arg("--listen").arg("127.0.0.1:0").args(args);
+        Server::start_command(cmd)
+    }
+
+    /// Starts `cmd` (which must end up running a server with `--listen 127.0.0.1:0`) and
+    /// waits for its `listening on` line.
+    pub fn start_command(mut cmd: Command) -> Server {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -85,6 +90,18 @@ impl Server {
 }
 
 impl Server {
+    /// The server's CPU time so far (user + system), from `/proc/PID/stat`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("read /proc/PID/stat");
+        // Fields after the parenthesised command name; utime and stime are the 12th and
+        // 13th of them, in clock ticks (100 per second on Linux).
+        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
     /// Sends SIGTERM and waits (with the deadline) for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
