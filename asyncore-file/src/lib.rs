@@ -1,2 +1,68 @@
-//! Python's `asyncore.file_wrapper` and `file_dispatcher` in Rust (in progress): pipes,
-//! terminals and files in the same map and loop as sockets. Unix only.
+//! Python's `asyncore.file_wrapper` and `asyncore.file_dispatcher` in Rust: pipes, FIFOs,
+//! terminals, standard input and regular files in the same [`SocketMap`] and loop as
+//! sockets, on both backends.
+//!
+//! **Unix only.** On other targets this crate is empty.
+//!
+//! - [`FileWrapper`] duplicates a descriptor and makes it look like a socket: `recv` /
+//!   `read`, `send` / `write`, `getsockopt(SO_ERROR)` (always 0), an idempotent `close`,
+//!   `fileno`. It implements [`RawIo`], so a [`Channel`] can hold it.
+//! - [`file_dispatcher`] makes such a channel from anything with a descriptor: the
+//!   descriptor is duplicated and set non-blocking, and the channel starts `connected`.
+//!   Your handler is an ordinary [`Dispatcher`].
+//!
+//! The OS will not poll a regular file (epoll answers `EPERM`), but Python's loop reads
+//! one: such a descriptor counts as always ready on every backend, so a `file_dispatcher`
+//! over a file reads it to its end and then sees end of stream (`handle_close`).
+//!
+//! # Example: PyMOTW's file reader
+//!
+//! ```
+//! # #[cfg(unix)]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use asyncore_core::{Channel, Context, Dispatcher, HandlerResult, Loop, SocketMap};
+//! use asyncore_file::file_dispatcher;
+//! use std::io::Write;
+//!
+//! /// Python: `class FileReader(asyncore.file_dispatcher)`.
+//! struct FileReader { got: Vec<u8> }
+//!
+//! impl Dispatcher for FileReader {
+//!     fn writable(&self, _chan: &Channel) -> bool { false }
+//!     fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+//!         let mut buf = [0u8; 256];
+//!         let n = ctx.recv(&mut buf)?; // 0 at end of file: handle_close follows
+//!         self.got.extend_from_slice(&buf[..n]);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let (reader, mut writer) = std::io::pipe()?;
+//! writer.write_all(b"Lorem ipsum dolor sit amet")?;
+//! drop(writer); // end of stream after the text
+//!
+//! let mut map = SocketMap::new();
+//! let id = map.insert(file_dispatcher(&reader)?, FileReader { got: Vec::new() })?;
+//! drop(reader); // the channel holds its own duplicate
+//! # let _ = id;
+//! Loop::new().run(&mut map)?; // until the channel closes at end of stream
+//! # Ok(())
+//! # }
+//! # #[cfg(not(unix))]
+//! # fn main() {}
+//! ```
+//!
+//! See also `asyncore-core` (the map, the loop, dispatchers) and `asyncore-chat`
+//! (`async_chat`, which works over a `file_dispatcher` channel too).
+
+#![deny(missing_docs, missing_debug_implementations)]
+
+#[cfg(unix)]
+mod unix;
+
+#[cfg(unix)]
+pub use unix::{file_dispatcher, FileWrapper};
+
+#[cfg(unix)]
+#[doc(no_inline)]
+pub use asyncore_core::{Channel, Dispatcher, RawIo, SocketMap};
