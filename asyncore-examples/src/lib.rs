@@ -8,6 +8,7 @@
 //! | `echo_pair [--file PATH]` | PyMOTW's echo server and client in one process and one map |
 //! | `echo_server [--listen HOST:PORT]` | the docs' echo server on `DispatcherWithSend` |
 //! | `loop_count URL...` | driving the loop one pass at a time (`count = 1`) from your own `while` |
+//! | `file_reader PATH` | PyMOTW's `file_dispatcher` reader; `-` reads standard input |
 //! | `chat_server [--listen HOST:PORT] [--max-line BYTES] [--idle-timeout SECS]` | a multi-user line chat on `async_chat` |
 //!
 //! Every server takes `--listen HOST:PORT` and prints exactly one line `listening on

@@ -10,6 +10,55 @@ const ECHO_PAIR: &str = env!("CARGO_BIN_EXE_echo_pair");
 const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo_server");
 const HTTP_CLIENT: &str = env!("CARGO_BIN_EXE_http_client");
 const LOOP_COUNT: &str = env!("CARGO_BIN_EXE_loop_count");
+const FILE_READER: &str = env!("CARGO_BIN_EXE_file_reader");
+
+/// What file_reader prints for `data` read 256 bytes at a time.
+fn file_reader_output(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in data.chunks(256).chain(std::iter::once(&b""[..])) {
+        out.extend_from_slice(format!("READ: ({}) \"", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\"\n");
+    }
+    out
+}
+
+#[test]
+fn file_reader_reads_a_regular_file_in_256_byte_chunks() {
+    let data = include_bytes!("../data/lorem.txt");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/lorem.txt");
+    let out = run(FILE_READER, &[path]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&file_reader_output(data))
+    );
+}
+
+#[test]
+fn file_reader_reads_standard_input_from_a_pipe() {
+    let mut child = std::process::Command::new(FILE_READER)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"first").unwrap();
+    drop(stdin);
+    let out = common::wait_output(child);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"READ: (5) \"first\"\nREAD: (0) \"\"\n");
+}
+
+#[test]
+fn file_reader_without_a_path_is_a_usage_error() {
+    assert_eq!(run(FILE_READER, &[]).status.code(), Some(2));
+    assert_eq!(
+        run(FILE_READER, &["/nonexistent/file"]).status.code(),
+        Some(2)
+    );
+}
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
