@@ -2,6 +2,7 @@
 
 use crate::error::is_disconnect;
 use crate::overload;
+use crate::raw_io::{DisplayAddr, Io, RawIo};
 use crate::send_queue::{SendQueue, MAX_IOVECS};
 use crate::sys;
 use bytes::Bytes;
@@ -14,64 +15,6 @@ use std::sync::Arc;
 /// The most one [`Channel::initiate_send`] hands to the OS in one call (Python's
 /// `dispatcher_with_send` sends `out_buffer[:65536]`).
 pub const DEFAULT_MAX_SEND: usize = 65536;
-
-/// A descriptor that is not a socket but can stand in for one in a [`Channel`].
-///
-/// `asyncore-file`'s `FileWrapper` implements it for pipes, terminals and files. Python:
-/// the duck-typed socket interface that `asyncore.file_wrapper` offers.
-pub trait RawIo: AsRawFd + fmt::Debug + Send + 'static {
-    /// Reads into `buf`, like `recv(2)`.
-    ///
-    /// # Errors
-    /// The OS error; `WouldBlock` when nothing is ready on a non-blocking descriptor.
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
-
-    /// Writes from `buf`, like `send(2)`.
-    ///
-    /// # Errors
-    /// The OS error; `WouldBlock` when the descriptor cannot take more now.
-    fn write(&self, buf: &[u8]) -> io::Result<usize>;
-
-    /// Writes from several buffers at once, like `writev(2)`.
-    ///
-    /// # Errors
-    /// As [`write`](Self::write).
-    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match bufs.iter().find(|b| !b.is_empty()) {
-            Some(b) => self.write(b),
-            None => Ok(0),
-        }
-    }
-
-    /// The pending error, as `getsockopt(SO_ERROR)` would give it. Non-sockets have none.
-    ///
-    /// # Errors
-    /// When the error cannot be read.
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(None)
-    }
-
-    /// Closes the descriptor, reporting the OS error of `close(2)`.
-    ///
-    /// # Errors
-    /// The error of `close(2)` (for example `EIO`).
-    fn close(self: Box<Self>) -> io::Result<()>;
-}
-
-/// What a channel holds: a socket, or something that looks like one.
-enum Io {
-    Socket(Socket),
-    Other(Box<dyn RawIo>),
-}
-
-impl Io {
-    fn fd(&self) -> RawFd {
-        match self {
-            Io::Socket(s) => s.as_raw_fd(),
-            Io::Other(o) => o.as_raw_fd(),
-        }
-    }
-}
 
 /// Readiness bits, as the OS reported them (mio backend) or as `poll(2)` returned them.
 pub(crate) mod ready {
@@ -669,24 +612,6 @@ impl fmt::Debug for Channel {
         match self.fileno() {
             Some(fd) => write!(f, " fd={fd}>"),
             None => f.write_str(" closed>"),
-        }
-    }
-}
-
-/// Shows a socket address as `host:port`, `[v6]:port`, or a Unix path.
-#[derive(Debug, Clone, Copy)]
-pub struct DisplayAddr<'a>(pub &'a SockAddr);
-
-impl fmt::Display for DisplayAddr<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(sa) = self.0.as_socket() {
-            write!(f, "{sa}")
-        } else if let Some(path) = self.0.as_pathname() {
-            write!(f, "{}", path.display())
-        } else if self.0.is_unnamed() {
-            f.write_str("(unnamed)")
-        } else {
-            f.write_str("(unknown address)")
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The event-handler half of a channel, and the buffered-send layer.
 
+use crate::context::Context;
 use crate::error::{BoxError, HandlerResult};
-use crate::socket_map::Context;
 use crate::timer::TimerId;
 use crate::Channel;
 use socket2::{SockAddr, Socket};

@@ -5,9 +5,10 @@
 
 use crate::backend;
 use crate::channel::ready;
+use crate::context::Context;
 use crate::dispatcher::{Dispatcher, LogType};
 use crate::error::{BoxError, ExitNow, HandlerResult, LoopError, PanicError};
-use crate::socket_map::{with_socket_map, ChannelId, Context, SocketMap};
+use crate::socket_map::{with_socket_map, ChannelId, SocketMap};
 use crate::timer::{Target, TimerAction};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};

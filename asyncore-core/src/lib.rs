@@ -76,27 +76,32 @@
 
 mod backend;
 mod channel;
+mod context;
 mod dispatcher;
 mod error;
 mod event_loop;
 mod group;
+mod lifecycle;
 mod overload;
 mod poll_flags;
+mod raw_io;
 mod send_queue;
 mod socket_map;
 mod sys;
 mod timer;
 mod waker;
 
-pub use channel::{Channel, DisplayAddr, RawIo, DEFAULT_MAX_SEND};
+pub use channel::{Channel, DEFAULT_MAX_SEND};
+pub use context::Context;
 pub use dispatcher::{DefaultDispatcher, Dispatcher, DispatcherWithSend, LogType};
 pub use error::{strerror, BoxError, ExitNow, HandlerResult, LoopError, PanicError};
 pub use event_loop::{loop_, Loop, DEFAULT_TIMEOUT};
 pub use group::LoopGroup;
 pub use poll_flags::readwrite;
+pub use raw_io::{DisplayAddr, RawIo};
 pub use send_queue::SendQueue;
 pub use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-pub use socket_map::{close_all, with_socket_map, ChannelId, Context, LoopStats, SocketMap};
+pub use socket_map::{close_all, with_socket_map, ChannelId, LoopStats, SocketMap};
 pub use sys::set_nonblocking;
 pub use timer::{TimerAction, TimerId};
 pub use waker::Waker;

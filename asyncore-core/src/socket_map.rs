@@ -1,19 +1,17 @@
-//! The socket map: it owns every channel, hands out generation-checked ids, and gives
-//! handlers their [`Context`].
+//! The socket map: it owns every channel and hands out generation-checked ids; and the
+//! per-thread default map.
 
 use crate::channel::{ready, Channel};
-use crate::dispatcher::{Dispatcher, LogType};
+use crate::dispatcher::Dispatcher;
+use crate::timer::TimerQueue;
+use crate::waker;
 use bytes::Bytes;
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use crate::timer::{Target, TimerAction, TimerId, TimerQueue};
-use crate::waker::{self, Waker};
+use std::time::Instant;
 
 /// The id of a channel in a [`SocketMap`]: a slot index and a generation, so that an id
 /// kept after its channel closed never reaches a channel that later reuses the slot (or the
@@ -170,7 +168,7 @@ impl SocketMap {
         self.stats
     }
 
-    fn registry(&mut self) -> io::Result<Arc<mio::Registry>> {
+    pub(crate) fn registry(&mut self) -> io::Result<Arc<mio::Registry>> {
         if let Some(r) = &self.registry {
             return Ok(r.clone());
         }
@@ -431,154 +429,6 @@ impl SocketMap {
         self.stop = true;
     }
 
-    /// Runs `f` with the map once `delay` has passed (on the first pass after that).
-    /// Returns a handle for [`cancel_timer`](Self::cancel_timer). Twisted: `callLater`.
-    ///
-    /// Timers do not keep a loop alive: like Python's, the loop returns when the map has no
-    /// channel left.
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use asyncore_core::{Channel, DefaultDispatcher, Domain, Loop, SocketMap, Type};
-    /// use std::time::Duration;
-    /// let mut map = SocketMap::new();
-    /// let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
-    /// server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
-    /// server.listen(1)?;
-    /// map.insert(server, DefaultDispatcher)?;
-    /// map.call_later(Duration::from_millis(5), |map| map.stop());
-    /// Loop::new().run(&mut map)?; // returns after about 5 ms, not after the 30 s timeout
-    /// assert_eq!(map.pending_timers(), 0);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn call_later(
-        &mut self,
-        delay: Duration,
-        f: impl FnOnce(&mut SocketMap) + 'static,
-    ) -> TimerId {
-        self.call_at(Instant::now() + delay, f)
-    }
-
-    /// Runs `f` with the map at `when` (on the first pass at or after it).
-    pub fn call_at(&mut self, when: Instant, f: impl FnOnce(&mut SocketMap) + 'static) -> TimerId {
-        let mut f = Some(f);
-        self.schedule(when, move |map| {
-            if let Some(f) = f.take() {
-                f(map);
-            }
-            TimerAction::Done
-        })
-    }
-
-    /// Runs `f` at `when`, then again as long as it asks to ([`TimerAction`]): a repeating
-    /// timer. calloop: `Timer` with `TimeoutAction`.
-    pub fn schedule(
-        &mut self,
-        when: Instant,
-        f: impl FnMut(&mut SocketMap) -> TimerAction + 'static,
-    ) -> TimerId {
-        self.timers.insert(when, Target::Call(Box::new(f)))
-    }
-
-    /// Calls channel `id`'s [`handle_timer`](crate::Dispatcher::handle_timer) after `delay`.
-    /// A channel closed meanwhile gets nothing.
-    ///
-    /// # Errors
-    /// `NotFound` for a stale id.
-    pub fn set_timer(&mut self, id: ChannelId, delay: Duration) -> io::Result<TimerId> {
-        if !self.contains(id) {
-            return Err(stale(id));
-        }
-        Ok(self
-            .timers
-            .insert(Instant::now() + delay, Target::Channel(id)))
-    }
-
-    /// Cancels a timer; `false` when it already fired or was cancelled.
-    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
-        self.timers.cancel(timer)
-    }
-
-    /// How many timers are pending (idle-timeout checks included).
-    pub fn pending_timers(&self) -> usize {
-        self.timers.len()
-    }
-
-    /// Gives channel `id` an idle timeout: after `period` without a read or write event its
-    /// handler's [`handle_timeout`](crate::Dispatcher::handle_timeout) runs (by default it
-    /// closes the channel). `None` turns it off.
-    ///
-    /// # Errors
-    /// `NotFound` for a stale id.
-    pub fn set_idle_timeout(&mut self, id: ChannelId, period: Option<Duration>) -> io::Result<()> {
-        let now = Instant::now();
-        let entry = self.entry_mut(id).ok_or_else(|| stale(id))?;
-        let old = entry.chan.idle.take();
-        if let Some(period) = period {
-            entry.chan.idle = Some(crate::channel::Idle {
-                period,
-                last_activity: now,
-                timer: None,
-            });
-        }
-        if let Some(timer) = old.and_then(|o| o.timer) {
-            self.timers.cancel(timer);
-        }
-        if let Some(period) = period {
-            let timer = self.timers.insert(now + period, Target::Idle(id));
-            if let Some(idle) = self.entry_mut(id).and_then(|e| e.chan.idle.as_mut()) {
-                idle.timer = Some(timer);
-            }
-        }
-        Ok(())
-    }
-
-    /// A [`Waker`] for this map, for other threads to post work and end the loop's wait.
-    ///
-    /// # Errors
-    /// The wakeup pipe cannot be made or registered.
-    pub fn waker(&mut self) -> io::Result<Waker> {
-        if let Some(shared) = &self.wake {
-            return Ok(Waker::new(shared.clone()));
-        }
-        let shared = waker::Shared::new()?;
-        let registry = self.registry()?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&shared.read);
-        registry.register(
-            &mut mio::unix::SourceFd(&fd),
-            waker::WAKER_TOKEN,
-            mio::Interest::READABLE,
-        )?;
-        self.wake = Some(shared.clone());
-        Ok(Waker::new(shared))
-    }
-
-    /// Shuts down gracefully: listening channels close now, no channel is read any more,
-    /// queued output drains for up to `grace`, then every channel closes and the loop
-    /// returns `Ok`. A channel counts as drained when its output queue is empty and its
-    /// handler is not `writable`. Calling it again only shortens the grace period.
-    pub fn shutdown(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        self.shutdown = Some(match self.shutdown {
-            Some(earlier) if earlier < deadline => earlier,
-            _ => deadline,
-        });
-        for id in self.ids() {
-            let listening = self.channel(id).is_some_and(Channel::accepting);
-            if listening {
-                let _ = self.close(id);
-            } else {
-                self.mark_active(id);
-            }
-        }
-    }
-
-    /// Whether [`shutdown`](Self::shutdown) was called.
-    pub fn shutting_down(&self) -> bool {
-        self.shutdown.is_some()
-    }
-
     /// Visits every live slot's id and fd; for the poll backend.
     pub(crate) fn live(&self) -> impl Iterator<Item = (ChannelId, &Entry)> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
@@ -594,183 +444,11 @@ impl SocketMap {
     }
 }
 
-fn stale(id: ChannelId) -> io::Error {
+pub(crate) fn stale(id: ChannelId) -> io::Error {
     io::Error::new(
         io::ErrorKind::NotFound,
         format!("no channel {id} in the map"),
     )
-}
-
-/// What a handler gets besides `&mut self`: its own channel (the context dereferences to
-/// it, so `ctx.recv(..)`, `ctx.connected()` read as in Python) and the map, to add
-/// channels, reach others by id, or stop the loop.
-pub struct Context<'a> {
-    map: &'a mut SocketMap,
-    id: ChannelId,
-    buffered: bool,
-}
-
-impl fmt::Debug for Context<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context")
-            .field("id", &self.id)
-            .field("channel", self.channel())
-            .finish()
-    }
-}
-
-impl<'a> Context<'a> {
-    pub(crate) fn new(map: &'a mut SocketMap, id: ChannelId) -> Context<'a> {
-        Context {
-            map,
-            id,
-            buffered: false,
-        }
-    }
-
-    /// This channel's id.
-    pub fn id(&self) -> ChannelId {
-        self.id
-    }
-
-    /// This channel's core part.
-    pub fn channel(&self) -> &Channel {
-        // The loop keeps the running channel's slot in place until its handler returns,
-        // even when the handler closes it; the id is the running channel's.
-        &self
-            .map
-            .entry(self.id)
-            .expect("running channel stays in its slot")
-            .chan
-    }
-
-    /// This channel's core part, mutably.
-    pub fn channel_mut(&mut self) -> &mut Channel {
-        // As in `channel`: the running channel's slot outlives the handler call.
-        &mut self
-            .map
-            .entry_mut(self.id)
-            .expect("running channel stays in its slot")
-            .chan
-    }
-
-    /// The map, to reach other channels. This channel's handler is lent to the running
-    /// call, so `map().handler_mut(ctx.id())` gives `None`.
-    pub fn map(&mut self) -> &mut SocketMap {
-        self.map
-    }
-
-    /// Adds a channel to the map (polled from the next pass on). Python: a new
-    /// dispatcher's `__init__` (e.g. in `handle_accepted`).
-    ///
-    /// # Errors
-    /// As [`SocketMap::insert`].
-    pub fn insert<H: Dispatcher>(&mut self, chan: Channel, handler: H) -> io::Result<ChannelId> {
-        self.map.insert(chan, handler)
-    }
-
-    /// Sends `data`: directly on a plain dispatcher (Python's `dispatcher.send`, returns what
-    /// the OS took), or through the output queue inside a
-    /// [`DispatcherWithSend`](crate::DispatcherWithSend) (Python's
-    /// `dispatcher_with_send.send`: all of `data` is queued, `Ok(data.len())`).
-    ///
-    /// # Errors
-    /// As [`Channel::send`].
-    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buffered {
-            self.channel_mut().push(Bytes::copy_from_slice(data))?;
-            Ok(data.len())
-        } else {
-            self.channel_mut().send(data)
-        }
-    }
-
-    /// Calls this channel's [`handle_timer`](crate::Dispatcher::handle_timer) after
-    /// `delay`; see [`SocketMap::set_timer`].
-    pub fn set_timer(&mut self, delay: Duration) -> TimerId {
-        self.map
-            .timers
-            .insert(Instant::now() + delay, Target::Channel(self.id))
-    }
-
-    /// Gives this channel an idle timeout; see [`SocketMap::set_idle_timeout`].
-    pub fn set_idle_timeout(&mut self, period: Option<Duration>) {
-        // The running channel's id is valid while its handler runs.
-        let _ = self.map.set_idle_timeout(self.id, period);
-    }
-
-    /// Closes this channel (at once; the handler may go on running, but gets no further
-    /// events). Python: `self.close()`.
-    ///
-    /// # Errors
-    /// As [`Channel::close`].
-    pub fn close(&mut self) -> io::Result<()> {
-        self.map.close(self.id)
-    }
-
-    /// From `handle_close`: keeps the channel open for now (it still has output for a peer
-    /// that only half-closed), and lets `handle_close` run again. The next close request
-    /// (end of stream again, a hang-up, a send that finds the peer gone) calls
-    /// `handle_close` once more instead of closing at once. Used by `asyncore-chat` to
-    /// deliver queued replies before closing.
-    pub fn defer_close(&mut self) {
-        self.channel_mut().close_called = false;
-    }
-
-    /// Logs `message` at debug level with the channel's description. Python:
-    /// `dispatcher.log(message)`.
-    pub fn log(&self, message: &str) {
-        log::debug!("log: {message} {:?}", self.channel());
-    }
-
-    /// Logs `message` at the level of `kind`. Python: `dispatcher.log_info(message, type)`.
-    pub fn log_info(&self, message: &str, kind: LogType) {
-        let name = self.channel().name;
-        match kind {
-            LogType::Info => log::info!(target: "asyncore", "{name}: {message}"),
-            LogType::Warning => log::warn!(target: "asyncore", "{name}: {message}"),
-            LogType::Error => log::error!(target: "asyncore", "{name}: {message}"),
-        }
-    }
-
-    /// Logs `err` and its chain of sources at error level with the channel's description,
-    /// as the default `handle_error` does. Python: the `log_info` of
-    /// `dispatcher.handle_error` with its compact traceback.
-    pub fn log_error(&self, err: &(dyn std::error::Error + 'static)) {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        let message = format!(
-            "uncaptured error, closing channel {:?} ({text})",
-            self.channel()
-        );
-        self.log_info(&message, LogType::Error);
-    }
-
-    /// Runs `f` with [`send`](Self::send) queuing output (the buffered-send layer).
-    pub fn buffered<R>(&mut self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
-        let was = std::mem::replace(&mut self.buffered, true);
-        let r = f(self);
-        self.buffered = was;
-        r
-    }
-}
-
-impl Deref for Context<'_> {
-    type Target = Channel;
-    fn deref(&self) -> &Channel {
-        self.channel()
-    }
-}
-
-impl DerefMut for Context<'_> {
-    fn deref_mut(&mut self) -> &mut Channel {
-        self.channel_mut()
-    }
 }
 
 thread_local! {
@@ -782,7 +460,7 @@ thread_local! {
 ///
 /// # Panics
 /// When called again from inside `f`, or from a handler while a loop runs over the default
-/// map (use the handler's [`Context::map`] there).
+/// map (use the handler's [`Context::map`](crate::Context::map) there).
 ///
 /// ```
 /// # fn main() -> std::io::Result<()> {
