@@ -3,11 +3,14 @@
 //! - `test`: the whole gate, in order, stopping at the first failure: formatting, clippy
 //!   with warnings as errors, every test of the workspace (unit, integration, doc), and
 //!   rustdoc with warnings as errors.
+//! - `bench`: our servers side by side with redis-server, tokio and CPython's
+//!   asyncore/asynchat; writes `target/bench/report.md` (`--quick` for a smoke run).
 //! - `interop`: drives the example programs with real outside peers (`python3`,
 //!   `redis-cli`, `redis-benchmark`, `redis-server`); fails when one is missing.
 //!
 //! Every command is printed before it runs.
 
+mod bench;
 mod interop;
 mod proc;
 
@@ -68,6 +71,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   test      fmt check, clippy -D warnings, cargo test --workspace, rustdoc -D warnings
+  bench     [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS]: our servers
+            against redis-server, tokio and CPython asynchat; writes target/bench/report.md
   interop   the example programs against real peers (python3, redis-cli, redis-benchmark,
             redis-server); a missing tool is a failure";
 
@@ -76,6 +81,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("interop") => interop::interop(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
             Ok(())
