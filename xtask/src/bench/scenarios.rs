@@ -15,6 +15,19 @@ pub struct System {
     pub launch: Result<Launch, String>,
 }
 
+/// A measurement of a client run, for the table.
+fn point(round: usize, run: &Run, peak_rss_kib: Option<f64>) -> Point {
+    Point {
+        round,
+        rate: run.rate,
+        p50_us: Some(run.p50_us),
+        p99_us: Some(run.p99_us),
+        cpu_us: Some(run.cpu_us),
+        peak_rss_kib,
+        ..Point::default()
+    }
+}
+
 /// What the scenarios share: settings, programs, where results go.
 #[derive(Debug)]
 pub struct Bench {
@@ -136,18 +149,7 @@ impl Bench {
         match result {
             Ok((run, peak)) => {
                 Self::show(key, round, &run);
-                self.table.add(
-                    key,
-                    Point {
-                        round,
-                        rate: run.rate,
-                        p50_us: Some(run.p50_us),
-                        p99_us: Some(run.p99_us),
-                        cpu_us: Some(run.cpu_us),
-                        peak_rss_kib: Some(peak as f64),
-                        ..Point::default()
-                    },
-                );
+                self.table.add(key, point(round, &run, Some(peak as f64)));
                 Some(run)
             }
             Err(e) => {
@@ -270,18 +272,7 @@ impl Bench {
                         group: Some(&group),
                         ..first.clone()
                     };
-                    self.table.add(
-                        &key,
-                        Point {
-                            round,
-                            rate: run.rate,
-                            p50_us: Some(run.p50_us),
-                            p99_us: Some(run.p99_us),
-                            cpu_us: Some(run.cpu_us),
-                            peak_rss_kib: peak,
-                            ..Point::default()
-                        },
-                    );
+                    self.table.add(&key, point(round, &run, peak));
                 }
             }
         }
