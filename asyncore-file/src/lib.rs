@@ -9,7 +9,8 @@
 //!   `fileno`. It implements [`RawIo`], so a [`Channel`] can hold it.
 //! - [`file_dispatcher`] makes such a channel from anything with a descriptor: the
 //!   descriptor is duplicated and set non-blocking, and the channel starts `connected`.
-//!   Your handler is an ordinary [`Dispatcher`].
+//!   Your handler is an ordinary [`Dispatcher`]. [`file_dispatcher_from_raw_fd`] does the
+//!   same for a bare descriptor number (Python's `file_dispatcher(0)`).
 //!
 //! The OS will not poll a regular file (epoll answers `EPERM`), but Python's loop reads
 //! one: such a descriptor counts as always ready on every backend, so a `file_dispatcher`
@@ -22,17 +23,17 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use asyncore_core::{Channel, Context, Dispatcher, HandlerResult, Loop, SocketMap};
 //! use asyncore_file::file_dispatcher;
-//! use std::io::Write;
+//! use std::{cell::RefCell, io::Write, rc::Rc};
 //!
 //! /// Python: `class FileReader(asyncore.file_dispatcher)`.
-//! struct FileReader { got: Vec<u8> }
+//! struct FileReader { got: Rc<RefCell<Vec<u8>>> }
 //!
 //! impl Dispatcher for FileReader {
 //!     fn writable(&self, _chan: &Channel) -> bool { false }
 //!     fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
 //!         let mut buf = [0u8; 256];
 //!         let n = ctx.recv(&mut buf)?; // 0 at end of file: handle_close follows
-//!         self.got.extend_from_slice(&buf[..n]);
+//!         self.got.borrow_mut().extend_from_slice(&buf[..n]);
 //!         Ok(())
 //!     }
 //! }
@@ -41,11 +42,12 @@
 //! writer.write_all(b"Lorem ipsum dolor sit amet")?;
 //! drop(writer); // end of stream after the text
 //!
+//! let got = Rc::new(RefCell::new(Vec::new()));
 //! let mut map = SocketMap::new();
-//! let id = map.insert(file_dispatcher(&reader)?, FileReader { got: Vec::new() })?;
+//! map.insert(file_dispatcher(&reader)?, FileReader { got: got.clone() })?;
 //! drop(reader); // the channel holds its own duplicate
-//! # let _ = id;
 //! Loop::new().run(&mut map)?; // until the channel closes at end of stream
+//! assert_eq!(*got.borrow(), b"Lorem ipsum dolor sit amet");
 //! # Ok(())
 //! # }
 //! # #[cfg(not(unix))]
@@ -61,7 +63,7 @@
 mod unix;
 
 #[cfg(unix)]
-pub use unix::{file_dispatcher, FileWrapper};
+pub use unix::{file_dispatcher, file_dispatcher_from_raw_fd, FileWrapper};
 
 #[cfg(unix)]
 #[doc(no_inline)]

@@ -6,9 +6,9 @@
 mod util;
 
 use asyncore_core::{Channel, Context, Dispatcher, HandlerResult, SocketMap};
-use asyncore_file::{file_dispatcher, FileWrapper};
+use asyncore_file::{file_dispatcher, file_dispatcher_from_raw_fd, FileWrapper};
 use std::cell::RefCell;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::rc::Rc;
 use util::{run_until, Backend, TestDir};
 
@@ -75,29 +75,27 @@ impl Dispatcher for Collect {
     }
 }
 
-/// Python: `FileWrapperTest.test_dispatcher`: a file_dispatcher over a pipe's read end.
+/// Python: `FileWrapperTest.test_dispatcher`: a file_dispatcher made from the number of a
+/// regular file opened read-only, whose original is closed at once, reads the file.
 mod dispatcher {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     fn run(backend: Backend) {
-        let (reader, mut writer) = std::io::pipe().unwrap();
-        writer.write_all(DATA).unwrap();
+        let dir = TestDir::new();
+        let path = dir.fresh_path("txt");
+        std::fs::write(&path, DATA).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let chan = file_dispatcher_from_raw_fd(file.as_raw_fd()).unwrap();
+        drop(file); // Python: os.close(fd)
+        assert!(chan.connected());
         let got = Rc::new(RefCell::new(Vec::new()));
         let mut map = SocketMap::new();
-        let chan = file_dispatcher(&reader).unwrap();
-        assert!(chan.connected());
         map.insert(chan, Collect(got.clone())).unwrap();
-        drop(reader);
-        let g = got.clone();
-        run_until(&mut map, backend, "the pipe's data", move |_| {
-            g.borrow().len() == DATA.len()
+        run_until(&mut map, backend, "the file read to its end", |m| {
+            m.is_empty()
         });
         assert_eq!(*got.borrow(), DATA);
-        drop(writer);
-        // End of stream closes the channel.
-        util::run_until(&mut map, backend, "close at end of stream", |m| {
-            m.len() <= 1 && m.ids().is_empty() || m.is_empty()
-        });
     }
 
     #[test]
@@ -158,6 +156,30 @@ fn wrapping_a_closed_descriptor_is_a_clear_error() {
         err.to_string().contains("cannot wrap descriptor -1"),
         "{err}"
     );
+    let err = file_dispatcher_from_raw_fd(-1).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot wrap descriptor -1"),
+        "{err}"
+    );
+}
+
+/// More buffers than one `writev` takes (IOV_MAX) make a shorter write, not an error.
+#[test]
+fn write_vectored_past_iov_max_writes_a_prefix() {
+    use asyncore_core::RawIo;
+    use std::io::IoSlice;
+
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let w = FileWrapper::new(&writer).unwrap();
+    drop(writer);
+    let bytes: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
+    let slices: Vec<IoSlice<'_>> = bytes.chunks(1).map(IoSlice::new).collect();
+    let n = RawIo::write_vectored(&w, &slices).unwrap();
+    assert!(n > 0 && n < bytes.len(), "wrote {n} of {}", bytes.len());
+    drop(w);
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).unwrap();
+    assert_eq!(got, bytes[..n]);
 }
 
 /// Writes `data` through its output queue, then closes.

@@ -3,5 +3,5 @@
 mod dispatcher;
 mod wrapper;
 
-pub use dispatcher::file_dispatcher;
+pub use dispatcher::{file_dispatcher, file_dispatcher_from_raw_fd};
 pub use wrapper::FileWrapper;

@@ -5,6 +5,9 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
+/// The most buffers one `writev` takes: `IOV_MAX` on Linux, macOS and the BSDs.
+const IOV_MAX: usize = 1024;
+
 /// A descriptor that looks like a socket. Python: `asyncore.file_wrapper`.
 ///
 /// Made from a duplicate of the descriptor it is given, so the caller may close the
@@ -195,7 +198,8 @@ impl RawIo for FileWrapper {
     }
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
+        // writev refuses more than IOV_MAX buffers (EINVAL); a shorter write is allowed.
+        let count = bufs.len().min(IOV_MAX) as libc::c_int;
         self.with_fd(|fd| {
             // SAFETY: IoSlice is ABI-compatible with iovec on unix; `count` slices are valid.
             let n = unsafe { libc::writev(fd, bufs.as_ptr().cast(), count) };
