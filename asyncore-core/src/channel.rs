@@ -285,6 +285,15 @@ impl Channel {
         self.sock()?.set_reuse_port(true)
     }
 
+    /// Sets `TCP_NODELAY` (no Nagle delay on small writes): what request/response servers
+    /// want on their connections. Not in Python's asyncore.
+    ///
+    /// # Errors
+    /// No socket, or not a TCP socket.
+    pub fn set_nodelay(&mut self, nodelay: bool) -> io::Result<()> {
+        self.sock()?.set_nodelay(nodelay)
+    }
+
     /// Binds to `addr` and remembers it. Python: `dispatcher.bind(addr)`.
     ///
     /// # Errors

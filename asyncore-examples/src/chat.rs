@@ -112,6 +112,7 @@ impl Dispatcher for ChatServer {
         // One byte of slack for the '\r' that may stand before the '\n'.
         chat.set_max_input(Some(self.settings.max_line + 1));
         let mut chan = Channel::from_socket(sock)?;
+        chan.set_nodelay(true)?;
         chan.set_tag(&name);
         let id = ctx.insert(chan, chat)?;
         if let Some(period) = self.settings.idle_timeout {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Where `cargo build --release` puts the example programs.
-fn release_bin(name: &str) -> PathBuf {
+pub(crate) fn release_bin(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| project_root().join("target"));
@@ -49,7 +49,13 @@ pub fn interop() -> Result<(), String> {
 
 type Check = fn() -> Result<(), String>;
 
-const CHECKS: &[(&str, Check)] = &[("http_client vs python3 -m http.server", http_client)];
+const CHECKS: &[(&str, Check)] = &[
+    ("http_client vs python3 -m http.server", http_client),
+    (
+        "file_reader on a terminal (python3 pty)",
+        file_reader_terminal,
+    ),
+];
 
 fn output_text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -101,6 +107,50 @@ fn http_client() -> Result<(), String> {
     }
     if out.status.code() != Some(1) {
         return Err(format!("exit status {:?}, want 1", out.status.code()));
+    }
+    Ok(())
+}
+
+/// `file_reader -` with a terminal (a pty made by Python's `pty` module) as standard input:
+/// a typed line is read, and end of file (^D) ends the program.
+fn file_reader_terminal() -> Result<(), String> {
+    let script = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "-"])
+os.write(fd, b"hello terminal\n")
+os.write(fd, b"\x04")
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(release_bin("file_reader"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = output_text(&out);
+    eprint!("{text}");
+    // The terminal turns "\n" into "\r\n" on output; the line read is "hello terminal\n".
+    let text = text.replace("\r\n", "\n");
+    if !text.contains("READ: (15) \"hello terminal\n\"") {
+        return Err("the typed line was not read".into());
+    }
+    if !text.contains("READ: (0) \"\"") {
+        return Err("end of file (^D) was not seen".into());
+    }
+    if !out.status.success() {
+        return Err(format!("exit status {:?}", out.status.code()));
     }
     Ok(())
 }

@@ -5,6 +5,8 @@
 //!   rustdoc with warnings as errors.
 //! - `bench`: our servers side by side with redis-server, tokio and CPython's
 //!   asyncore/asynchat; writes `target/bench/report.md` (`--quick` for a smoke run).
+//! - `soak`: about 1,000 connections of random valid requests, garbage and disconnects
+//!   against resp_server and chat_server; every reply checked, RSS must stay flat.
 //! - `interop`: drives the example programs with real outside peers (`python3`,
 //!   `redis-cli`, `redis-benchmark`, `redis-server`); fails when one is missing.
 //!
@@ -13,6 +15,7 @@
 mod bench;
 mod interop;
 mod proc;
+mod soak;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -73,6 +76,8 @@ tasks:
   test      fmt check, clippy -D warnings, cargo test --workspace, rustdoc -D warnings
   bench     [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS]: our servers
             against redis-server, tokio and CPython asynchat; writes target/bench/report.md
+  soak      [--secs N]: ~1,000 connections of valid requests, garbage and disconnects
+            against resp_server and chat_server for N seconds (default 60)
   interop   the example programs against real peers (python3, redis-cli, redis-benchmark,
             redis-server); a missing tool is a failure";
 
@@ -82,6 +87,7 @@ fn main() {
         Some("test") => test(),
         Some("interop") => interop::interop(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("soak") => soak::soak(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
             Ok(())

@@ -46,10 +46,9 @@ impl Dispatcher for EchoServer {
         addr: SockAddr,
     ) -> HandlerResult {
         log::info!("Incoming connection from {}", DisplayAddr(&addr));
-        ctx.insert(
-            Channel::from_socket(sock)?,
-            DispatcherWithSend::new(EchoHandler),
-        )?;
+        let mut chan = Channel::from_socket(sock)?;
+        chan.set_nodelay(true)?;
+        ctx.insert(chan, DispatcherWithSend::new(EchoHandler))?;
         Ok(())
     }
 }
