@@ -10,6 +10,7 @@
 //! | `loop_count URL...` | driving the loop one pass at a time (`count = 1`) from your own `while` |
 //! | `file_reader PATH` | PyMOTW's `file_dispatcher` reader; `-` reads standard input |
 //! | `chat_server [--listen HOST:PORT] [--max-line BYTES] [--idle-timeout SECS]` | a multi-user line chat on `async_chat` |
+//! | `resp_server [--listen HOST:PORT] [--max-bulk BYTES]` | a Redis-protocol (RESP2) server on `async_chat`: `redis-cli` and `redis-benchmark` talk to it |
 //!
 //! Every server takes `--listen HOST:PORT` and prints exactly one line `listening on
 //! HOST:PORT` once it listens (so `--listen 127.0.0.1:0` works). Logging goes through
@@ -20,3 +21,4 @@
 pub mod chat;
 pub mod cli;
 pub mod http;
+pub mod resp;

@@ -1,0 +1,362 @@
+//! resp_server end to end, as a user runs it: every command (the recorded cases of
+//! `tests/data/resp_cases.txt`), pipelining, requests split at every byte, malformed
+//! requests, other clients unaffected, a 1 MiB value, `--max-bulk`, a peer that never
+//! reads.
+
+mod common;
+
+use common::{read_exactly, run, Server, DEADLINE};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+const RESP_SERVER: &str = env!("CARGO_BIN_EXE_resp_server");
+const CASES: &str = include_str!("data/resp_cases.txt");
+
+/// One case of `resp_cases.txt` (see the format described at its top).
+#[derive(Debug)]
+struct Case {
+    name: String,
+    send: Vec<u8>,
+    expect: Vec<u8>,
+}
+
+/// The bytes of a case line: literal, but for `\r \n \t \0 \\ \xHH`.
+fn unescape(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let (byte, len) = match bytes.get(i + 1) {
+            Some(b'r') => (b'\r', 2),
+            Some(b'n') => (b'\n', 2),
+            Some(b't') => (b'\t', 2),
+            Some(b'0') => (0, 2),
+            Some(b'\\') => (b'\\', 2),
+            Some(b'x') => {
+                let hex = text.get(i + 2..i + 4).expect("two hex digits after \\x");
+                (u8::from_str_radix(hex, 16).expect("hex digits"), 4)
+            }
+            other => panic!("bad escape {other:?} in {text:?}"),
+        };
+        out.push(byte);
+        i += len;
+    }
+    out
+}
+
+fn cases() -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    for line in CASES.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("case ") {
+            cases.push(Case {
+                name: name.to_string(),
+                send: Vec::new(),
+                expect: Vec::new(),
+            });
+            continue;
+        }
+        let case = cases.last_mut().expect("a case line first");
+        if let Some(bytes) = line.strip_prefix("send ") {
+            case.send.extend(unescape(bytes));
+        } else if let Some(bytes) = line.strip_prefix("expect ") {
+            case.expect.extend(unescape(bytes));
+        } else {
+            assert_eq!(line, "expect", "unknown line in resp_cases.txt");
+        }
+    }
+    cases
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let stream = TcpStream::connect(server.addr).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+}
+
+/// Everything the server sends until it closes. A reset after the close (the server
+/// closed with our later bytes unread) ends the reply like the close does.
+fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("the server did not close within the deadline: {e}"),
+        }
+    }
+}
+
+/// Writes `bytes`, unless the server has closed already (after a protocol error it
+/// closes without reading what follows).
+fn send(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    stream.write_all(bytes).is_ok()
+}
+
+/// Sends `pieces` one write each, half-closes, and returns all the server sent.
+fn exchange(server: &Server, pieces: &[&[u8]]) -> Vec<u8> {
+    let mut stream = connect(server);
+    for piece in pieces {
+        if !send(&mut stream, piece) {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    read_to_close(&mut stream)
+}
+
+/// Empties the key space, as the case format asks before each case.
+fn flushall(server: &Server) {
+    let mut stream = connect(server);
+    stream.write_all(b"FLUSHALL\r\n").expect("write");
+    assert_eq!(read_exactly(&mut stream, 5), b"+OK\r\n");
+}
+
+fn show(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).escape_debug().to_string()
+}
+
+#[test]
+fn recorded_cases_get_redis_replies() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let cases = cases();
+    assert!(cases.len() > 50, "the case file was read");
+    for case in &cases {
+        flushall(&server);
+        let got = exchange(&server, &[&case.send]);
+        assert_eq!(
+            show(&got),
+            show(&case.expect),
+            "case {:?}: sent {}",
+            case.name,
+            show(&case.send)
+        );
+    }
+}
+
+#[test]
+fn recorded_cases_sent_byte_by_byte() {
+    let server = Server::start(RESP_SERVER, &[]);
+    for case in cases() {
+        flushall(&server);
+        let bytes: Vec<&[u8]> = case.send.chunks(1).collect();
+        let got = exchange(&server, &bytes);
+        assert_eq!(show(&got), show(&case.expect), "case {:?}", case.name);
+    }
+}
+
+#[test]
+fn requests_split_at_every_byte_boundary() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let request: &[u8] = b"SET \"a key\" 'v 1'\r\n*3\r\n$3\r\nSET\r\n$1\r\nn\r\n$2\r\n41\r\n\
+        INCR n\r\n\r\n*2\r\n$3\r\nGET\r\n$5\r\na key\r\nMGET n nokey\n*0\r\nPING\r\n";
+    let want: &[u8] = b"+OK\r\n+OK\r\n:42\r\n$3\r\nv 1\r\n*2\r\n$2\r\n42\r\n$-1\r\n+PONG\r\n";
+    for i in 0..=request.len() {
+        let (a, b) = request.split_at(i);
+        assert_eq!(
+            show(&exchange(&server, &[a, b])),
+            show(want),
+            "split at {i}"
+        );
+    }
+}
+
+#[test]
+fn pipelined_requests_in_one_write_are_answered_in_order() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let mut request = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..1000 {
+        if i % 2 == 0 {
+            request.extend_from_slice(format!("INCRBY counter {i}\r\n").as_bytes());
+        } else {
+            request.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n");
+        }
+        let total: i64 = (0..=i).map(|j| if j % 2 == 0 { j } else { 1 }).sum();
+        want.extend_from_slice(format!(":{total}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"GET counter\r\nQUIT\r\n");
+    let total: i64 = (0..1000).map(|j| if j % 2 == 0 { j } else { 1 }).sum();
+    let text = total.to_string();
+    want.extend_from_slice(format!("${}\r\n{text}\r\n+OK\r\n", text.len()).as_bytes());
+    let mut stream = connect(&server);
+    stream.write_all(&request).expect("write");
+    // QUIT closes: no half-close needed.
+    assert_eq!(show(&read_to_close(&mut stream)), show(&want));
+}
+
+#[test]
+fn malformed_request_gets_the_error_then_close_and_others_go_on() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let mut calm = connect(&server);
+    calm.write_all(b"SET k v\r\n").expect("write");
+    assert_eq!(read_exactly(&mut calm, 5), b"+OK\r\n");
+
+    let malformed: [(&[u8], &[u8]); 4] = [
+        (
+            b"*x\r\n",
+            b"-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-5\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\nfoo\r\n",
+            b"-ERR Protocol error: expected '$', got 'f'\r\n",
+        ),
+        (
+            b"GET \"k\r\n",
+            b"-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+    ];
+    for (request, reply) in malformed {
+        // No half-close: the server closes by itself, ignoring what follows.
+        let mut rude = connect(&server);
+        rude.write_all(request).expect("write");
+        send(&mut rude, b"PING\r\n");
+        assert_eq!(show(&read_to_close(&mut rude)), show(reply));
+        calm.write_all(b"GET k\r\n").expect("write");
+        assert_eq!(read_exactly(&mut calm, 7), b"$1\r\nv\r\n");
+    }
+}
+
+#[test]
+fn too_long_inline_request_is_refused() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let mut stream = connect(&server);
+    // Written in pieces: the server may close before it has read everything.
+    let line = vec![b'a'; 70 * 1024];
+    for piece in line.chunks(4096) {
+        if !send(&mut stream, piece) {
+            break;
+        }
+    }
+    let want = b"-ERR Protocol error: too big inline request\r\n";
+    assert_eq!(read_exactly(&mut stream, want.len()), want);
+}
+
+#[test]
+fn a_1_mib_value_is_set_and_got_back() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let value: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let mut request = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", value.len()).into_bytes();
+    request.extend_from_slice(&value);
+    request.extend_from_slice(b"\r\nGET big\r\nSTRLEN big\r\n");
+    let mut want = b"+OK\r\n".to_vec();
+    want.extend_from_slice(format!("${}\r\n", value.len()).as_bytes());
+    want.extend_from_slice(&value);
+    want.extend_from_slice(
+        b"\r\n-ERR unknown command 'STRLEN', with args beginning with: 'big' \r\n",
+    );
+    let got = exchange(&server, &[&request]);
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the value came back changed");
+}
+
+#[test]
+fn max_bulk_bounds_an_argument() {
+    let server = Server::start(RESP_SERVER, &["--max-bulk", "10"]);
+    let got = exchange(
+        &server,
+        &[b"*2\r\n$4\r\nECHO\r\n$10\r\n0123456789\r\nCONFIG GET proto-max-bulk-len\r\n*2\r\n$4\r\nECHO\r\n$11\r\n"],
+    );
+    let want = b"$10\r\n0123456789\r\n*2\r\n$18\r\nproto-max-bulk-len\r\n$2\r\n10\r\n\
+        -ERR Protocol error: invalid bulk length\r\n";
+    assert_eq!(show(&got), show(want));
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [
+        &["--max-bulk", "x"][..],
+        &["--max-bulk", "-1"],
+        &["--nope"],
+        &["extra"],
+    ] {
+        let out = run(RESP_SERVER, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: resp_server"));
+    }
+}
+
+#[test]
+fn keys_set_with_px_expire() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let mut stream = connect(&server);
+    stream
+        .write_all(b"SET k v PX 30\r\nSET keep v\r\n")
+        .expect("write");
+    assert_eq!(read_exactly(&mut stream, 10), b"+OK\r\n+OK\r\n");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        stream.write_all(b"EXISTS k keep\r\n").expect("write");
+        match &read_exactly(&mut stream, 4)[..] {
+            b":1\r\n" => break,
+            b":2\r\n" => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "k never expired");
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    stream.write_all(b"DBSIZE\r\n").expect("write");
+    assert_eq!(read_exactly(&mut stream, 4), b":1\r\n");
+}
+
+/// The server's resident memory, from `/proc/PID/status`.
+fn rss_bytes(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .expect("read /proc/PID/status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("a VmRSS line");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS in kB");
+    kib * 1024
+}
+
+#[test]
+fn a_peer_that_pipelines_large_gets_and_reads_nothing_stays_bounded() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let mut calm = connect(&server);
+    let value = vec![b'x'; 1 << 20];
+    let mut set = b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$1048576\r\n".to_vec();
+    set.extend_from_slice(&value);
+    set.extend_from_slice(b"\r\n");
+    calm.write_all(&set).expect("write");
+    assert_eq!(read_exactly(&mut calm, 5), b"+OK\r\n");
+    let before = rss_bytes(&server);
+
+    // 1,000 GETs of the 1 MiB value in one go; this peer never reads a reply.
+    let mut hog = connect(&server);
+    hog.set_write_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let gets = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(1000);
+    // The server stops reading once replies pile up, so the write may not finish.
+    let _ = hog.write_all(&gets);
+
+    // Other clients are served meanwhile.
+    for _ in 0..100 {
+        calm.write_all(b"PING\r\n").expect("write");
+        assert_eq!(read_exactly(&mut calm, 7), b"+PONG\r\n");
+    }
+    let growth = rss_bytes(&server).saturating_sub(before);
+    assert!(growth < 64 << 20, "RSS grew by {growth} bytes");
+}
