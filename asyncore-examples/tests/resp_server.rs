@@ -5,75 +5,17 @@
 
 mod common;
 
+use common::resp_cases::{self, show, Case};
 use common::{read_exactly, run, Server, DEADLINE};
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const RESP_SERVER: &str = env!("CARGO_BIN_EXE_resp_server");
 const CASES: &str = include_str!("data/resp_cases.txt");
 
-/// One case of `resp_cases.txt` (see the format described at its top).
-#[derive(Debug)]
-struct Case {
-    name: String,
-    send: Vec<u8>,
-    expect: Vec<u8>,
-}
-
-/// The bytes of a case line: literal, but for `\r \n \t \0 \\ \xHH`.
-fn unescape(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            out.push(bytes[i]);
-            i += 1;
-            continue;
-        }
-        let (byte, len) = match bytes.get(i + 1) {
-            Some(b'r') => (b'\r', 2),
-            Some(b'n') => (b'\n', 2),
-            Some(b't') => (b'\t', 2),
-            Some(b'0') => (0, 2),
-            Some(b'\\') => (b'\\', 2),
-            Some(b'x') => {
-                let hex = text.get(i + 2..i + 4).expect("two hex digits after \\x");
-                (u8::from_str_radix(hex, 16).expect("hex digits"), 4)
-            }
-            other => panic!("bad escape {other:?} in {text:?}"),
-        };
-        out.push(byte);
-        i += len;
-    }
-    out
-}
-
 fn cases() -> Vec<Case> {
-    let mut cases: Vec<Case> = Vec::new();
-    for line in CASES.lines() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix("case ") {
-            cases.push(Case {
-                name: name.to_string(),
-                send: Vec::new(),
-                expect: Vec::new(),
-            });
-            continue;
-        }
-        let case = cases.last_mut().expect("a case line first");
-        if let Some(bytes) = line.strip_prefix("send ") {
-            case.send.extend(unescape(bytes));
-        } else if let Some(bytes) = line.strip_prefix("expect ") {
-            case.expect.extend(unescape(bytes));
-        } else {
-            assert_eq!(line, "expect", "unknown line in resp_cases.txt");
-        }
-    }
-    cases
+    resp_cases::parse(CASES).expect("resp_cases.txt parses")
 }
 
 fn connect(server: &Server) -> TcpStream {
@@ -83,48 +25,25 @@ fn connect(server: &Server) -> TcpStream {
     stream
 }
 
-/// Everything the server sends until it closes. A reset after the close (the server
-/// closed with our later bytes unread) ends the reply like the close does.
-fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
-            Err(e) => panic!("the server did not close within the deadline: {e}"),
-        }
-    }
-}
-
 /// Writes `bytes`, unless the server has closed already (after a protocol error it
 /// closes without reading what follows).
 fn send(stream: &mut TcpStream, bytes: &[u8]) -> bool {
     stream.write_all(bytes).is_ok()
 }
 
+/// Everything the server sends until it closes (or resets after closing).
+fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    resp_cases::read_to_close(stream).expect("the server closes within the deadline")
+}
+
 /// Sends `pieces` one write each, half-closes, and returns all the server sent.
 fn exchange(server: &Server, pieces: &[&[u8]]) -> Vec<u8> {
-    let mut stream = connect(server);
-    for piece in pieces {
-        if !send(&mut stream, piece) {
-            break;
-        }
-    }
-    let _ = stream.shutdown(Shutdown::Write);
-    read_to_close(&mut stream)
+    resp_cases::exchange(server.addr, pieces).expect("exchange with the server")
 }
 
 /// Empties the key space, as the case format asks before each case.
 fn flushall(server: &Server) {
-    let mut stream = connect(server);
-    stream.write_all(b"FLUSHALL\r\n").expect("write");
-    assert_eq!(read_exactly(&mut stream, 5), b"+OK\r\n");
-}
-
-fn show(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).escape_debug().to_string()
+    resp_cases::flushall(server.addr).expect("FLUSHALL");
 }
 
 #[test]

@@ -6,8 +6,12 @@
 //!
 //! A missing tool is a failure, never a skip.
 
-use crate::proc::{find_tool, Background};
+#[path = "../../asyncore-examples/tests/common/resp_cases.rs"]
+mod resp_cases;
+
+use crate::proc::{find_tool, unused_port, Background};
 use crate::{project_root, run_cargo};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -55,6 +59,15 @@ const CHECKS: &[(&str, Check)] = &[
         "file_reader on a terminal (python3 pty)",
         file_reader_terminal,
     ),
+    (
+        "resp_server: recorded cases vs redis-server",
+        resp_cases_check,
+    ),
+    (
+        "resp_server: redis-cli, every command, vs redis-server",
+        redis_cli_check,
+    ),
+    ("resp_server: redis-benchmark", redis_benchmark_check),
 ];
 
 fn output_text(out: &std::process::Output) -> String {
@@ -151,6 +164,202 @@ sys.exit(os.waitstatus_to_exitcode(status))
     }
     if !out.status.success() {
         return Err(format!("exit status {:?}", out.status.code()));
+    }
+    Ok(())
+}
+
+/// A resp_server on a free port, ready.
+fn start_resp_server() -> Result<(Background, SocketAddr), String> {
+    let server = Background::start(
+        Command::new(release_bin("resp_server")).args(["--listen", "127.0.0.1:0"]),
+        |line| line.strip_prefix("listening on ").map(str::to_string),
+    )?;
+    let addr = server
+        .found
+        .parse()
+        .map_err(|e| format!("bad address: {e}"))?;
+    Ok((server, addr))
+}
+
+/// A real redis-server with one database (resp_server has one), no persistence.
+fn start_redis_server() -> Result<(Background, SocketAddr), String> {
+    let port = unused_port()?;
+    let server = Background::start(
+        Command::new("redis-server").args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            "1",
+        ]),
+        |line| {
+            line.contains("Ready to accept connections")
+                .then(String::new)
+        },
+    )?;
+    Ok((server, SocketAddr::from(([127, 0, 0, 1], port))))
+}
+
+/// Every case of `resp_cases.txt` against resp_server (all of them) and a real
+/// redis-server (all but those marked `ours`): both must send exactly the recorded bytes.
+fn resp_cases_check() -> Result<(), String> {
+    let text = std::fs::read_to_string(
+        crate::project_root().join("asyncore-examples/tests/data/resp_cases.txt"),
+    )
+    .map_err(|e| e.to_string())?;
+    let cases = resp_cases::parse(&text)?;
+    let (_ours, ours_addr) = start_resp_server()?;
+    let (_redis, redis_addr) = start_redis_server()?;
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for case in &cases {
+        let mut targets = vec![("resp_server", ours_addr)];
+        if !case.ours {
+            targets.push(("redis-server", redis_addr));
+        }
+        for (who, addr) in targets {
+            let got = resp_cases::run(addr, case).map_err(|e| format!("{who}: {e}"))?;
+            compared += 1;
+            if got != case.expect {
+                failures.push(format!(
+                    "{who}, case {:?}: got {}, expected {}",
+                    case.name,
+                    resp_cases::show(&got),
+                    resp_cases::show(&case.expect)
+                ));
+            }
+        }
+    }
+    eprintln!("{} cases, {compared} comparisons", cases.len());
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+/// The commands resp_server serves, as a redis-cli user types them; each server gets the
+/// same script on a fresh key space and redis-cli's output must be identical.
+const REDIS_CLI_SCRIPT: &str = "FLUSHALL
+PING
+PING \"hello world\"
+ECHO hi
+SET k v
+GET k
+SET k v2 EX 100
+GET k
+SET t 1 PX 100000
+SET k v NX
+SET nk v XX
+GET nk
+EXISTS k t nosuch k
+DEL k nosuch
+GET k
+INCR n
+INCRBY n 41
+DECR n
+INCR k2
+SET s notanumber
+INCR s
+MSET a 1 b 2 c 3
+MGET a b nosuch c
+DBSIZE
+SELECT 0
+CONFIG GET save
+CONFIG GET appendonly
+CLIENT SETNAME soaker
+FOO bar baz
+GET
+SET onlykey
+FLUSHDB
+DBSIZE
+FLUSHALL
+";
+
+fn redis_cli(addr: SocketAddr, script: &str) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("redis-cli: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(script.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "redis-cli failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn redis_cli_check() -> Result<(), String> {
+    let (_ours, ours_addr) = start_resp_server()?;
+    let (_redis, redis_addr) = start_redis_server()?;
+    let ours = redis_cli(ours_addr, REDIS_CLI_SCRIPT)?;
+    let theirs = redis_cli(redis_addr, REDIS_CLI_SCRIPT)?;
+    eprint!("{ours}");
+    if ours != theirs {
+        let diff: Vec<String> = ours
+            .lines()
+            .zip(theirs.lines())
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("resp_server {a:?} / redis-server {b:?}"))
+            .collect();
+        return Err(format!("redis-cli output differs: {}", diff.join("; ")));
+    }
+    // Interactive redis-cli asks COMMAND DOCS at start: it must cope with our answer.
+    let hello = redis_cli(ours_addr, "PING\n")?;
+    if hello.trim() != "PONG" {
+        return Err(format!("redis-cli PING gave {hello:?}"));
+    }
+    Ok(())
+}
+
+/// redis-benchmark's own checks of every reply, against resp_server.
+fn redis_benchmark_check() -> Result<(), String> {
+    let (_ours, addr) = start_resp_server()?;
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .args([
+            "-q",
+            "-n",
+            "20000",
+            "-P",
+            "16",
+            "-t",
+            "ping_inline,ping_mbulk,set,get,incr,mset",
+        ])
+        .output()
+        .map_err(|e| format!("redis-benchmark: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let results: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("requests per second"))
+        .collect();
+    for r in &results {
+        eprintln!("{}", r.trim());
+    }
+    if !out.status.success() || results.len() != 6 || text.contains("ERR") || !err.trim().is_empty()
+    {
+        return Err(format!(
+            "redis-benchmark: status {:?}, output {text:?}, errors {err:?}",
+            out.status.code()
+        ));
     }
     Ok(())
 }

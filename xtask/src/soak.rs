@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Connections per server.
 const CONNECTIONS: usize = 500;
+/// Keys per resp client.
+const KEYS: u64 = 50;
 /// The longest any one reply may take before the run fails.
 const REPLY_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -121,6 +123,25 @@ fn resp_client(addr: SocketAddr, id: usize, until: Instant, tally: &Tally) {
             Err(e) => return tally.fail(format!("clone: {e}")),
         };
         let mut reader = BufReader::new(stream);
+        if model.is_empty() {
+            // Fill this client's keys first, so that the server's data set is at its
+            // steady size before the warm-up RSS is taken.
+            let mut req = Vec::new();
+            for k in 0..KEYS {
+                let v = vec![b'v'; 100];
+                req.extend(command(&[b"SET", format!("soak:{id}:{k}").as_bytes(), &v]));
+                model.insert(k, v);
+            }
+            let want = b"+OK\r\n".repeat(KEYS as usize);
+            if let Err(e) = writer
+                .write_all(&req)
+                .map_err(|e| e.to_string())
+                .and_then(|()| read_exact_reply(&mut reader, &want))
+            {
+                tally.fail(format!("resp client {id}: prefill: {e}"));
+                return;
+            }
+        }
         while Instant::now() < until {
             match rng.below(100) {
                 0 | 1 => {
@@ -152,7 +173,7 @@ fn resp_client(addr: SocketAddr, id: usize, until: Instant, tally: &Tally) {
             let mut req = Vec::new();
             let mut want = Vec::new();
             for _ in 0..n {
-                let k = rng.below(50);
+                let k = rng.below(KEYS);
                 let key = format!("soak:{id}:{k}");
                 match rng.below(5) {
                     0 => {
