@@ -111,12 +111,61 @@ impl Args {
 /// # Errors
 /// The OS errors of `socket`, `bind`, `listen`.
 pub fn listener(addr: SocketAddr) -> io::Result<(Channel, SockAddr)> {
+    listener_on(addr, false)
+}
+
+/// As [`listener`]; `shared` also sets `SO_REUSEPORT`, for several loops on one port.
+fn listener_on(addr: SocketAddr, shared: bool) -> io::Result<(Channel, SockAddr)> {
     let mut chan = Channel::create_socket(Domain::for_address(addr), Type::STREAM)?;
     chan.set_reuse_addr()?;
+    if shared {
+        chan.set_reuse_port()?;
+    }
     chan.bind(addr)?;
     chan.listen(1024)?;
     let bound = chan.local_addr()?;
     Ok((chan, bound))
+}
+
+/// Runs a server the way every server program here does: `threads` loops (one by
+/// default; more share the port through `SO_REUSEPORT`), each with a listening channel on
+/// `addr` whose handler `handler()` makes; prints `listening on HOST:PORT` once listening;
+/// shuts down gracefully on SIGINT / SIGTERM; returns when every loop has.
+///
+/// # Errors
+/// Binding, a loop's setup, or a loop's wait failed.
+pub fn serve<H, F>(
+    addr: SocketAddr,
+    threads: usize,
+    handler: F,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    H: asyncore_core::Dispatcher,
+    F: Fn() -> H + Send + Sync + 'static,
+{
+    let threads = threads.max(1);
+    // The first listener is bound here so that port 0 is resolved once for every loop.
+    let (first, bound) = listener_on(addr, threads > 1)?;
+    let port_addr = bound.as_socket().unwrap_or(addr);
+    let first = std::sync::Mutex::new(Some(first));
+    let group =
+        asyncore_core::LoopGroup::spawn(threads, asyncore_core::Loop::new(), move |index, map| {
+            let taken = if index == 0 {
+                first.lock().ok().and_then(|mut f| f.take())
+            } else {
+                None
+            };
+            let chan = match taken {
+                Some(chan) => chan,
+                None => listener_on(port_addr, true)?.0,
+            };
+            map.insert(chan, handler())?;
+            Ok(())
+        })?;
+    shutdown_on_signals(group.wakers().to_vec())?;
+    announce(&bound)?;
+    group.join()?;
+    Ok(())
 }
 
 /// Prints the one line `listening on HOST:PORT` and flushes standard output.

@@ -7,7 +7,7 @@ mod common;
 
 use common::resp_cases::{self, show, Case};
 use common::{read_exactly, run, Server, DEADLINE};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -278,4 +278,62 @@ fn a_peer_that_pipelines_large_gets_and_reads_nothing_stays_bounded() {
     }
     let growth = rss_bytes(&server).saturating_sub(before);
     assert!(growth < 64 << 20, "RSS grew by {growth} bytes");
+}
+
+#[test]
+fn two_threads_share_one_key_space() {
+    let server = Server::start(RESP_SERVER, &["--threads", "2"]);
+    // Many connections: the kernel spreads them over both loops; every one sees the
+    // keys set through the others.
+    for i in 0..20 {
+        let set = format!("SET key{i} value{i}\r\n");
+        assert_eq!(exchange(&server, &[set.as_bytes()]), b"+OK\r\n");
+    }
+    for i in 0..20 {
+        let value = format!("value{i}");
+        let want = format!("${}\r\n{value}\r\n", value.len());
+        assert_eq!(
+            show(&exchange(&server, &[format!("GET key{i}\r\n").as_bytes()])),
+            show(want.as_bytes())
+        );
+    }
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn an_idle_connection_is_closed_and_a_busy_one_is_not() {
+    let server = Server::start(RESP_SERVER, &["--idle-timeout", "0.5"]);
+    let mut idle = connect(&server);
+    let mut busy = connect(&server);
+    let start = Instant::now();
+    // The busy client pings until the idle one has been closed.
+    loop {
+        busy.write_all(b"PING\r\n").unwrap();
+        assert_eq!(read_exactly(&mut busy, 7), b"+PONG\r\n");
+        idle.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        let closed = matches!(idle.read(&mut b), Ok(0));
+        idle.set_nonblocking(false).unwrap();
+        if closed {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the idle connection was never closed"
+        );
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    assert!(start.elapsed() >= Duration::from_millis(400));
+    busy.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_exactly(&mut busy, 7), b"+PONG\r\n");
+}
+
+#[test]
+fn sigterm_exits_0() {
+    let server = Server::start(RESP_SERVER, &[]);
+    let mut c = connect(&server);
+    c.write_all(b"SET a b\r\n").unwrap();
+    assert_eq!(read_exactly(&mut c, 5), b"+OK\r\n");
+    assert!(server.terminate().success());
+    assert_eq!(read_to_close(&mut c), b"");
 }

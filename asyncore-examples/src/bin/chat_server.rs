@@ -6,9 +6,8 @@
 //! ```
 //! Talk to it with `nc 127.0.0.1 7000`. SIGINT or SIGTERM shuts it down gracefully.
 
-use asyncore_core::{Loop, SocketMap};
 use asyncore_examples::chat::{ChatServer, Settings, DEFAULT_MAX_LINE};
-use asyncore_examples::cli::{announce, listener, shutdown_on_signals, usage_error, Args};
+use asyncore_examples::cli::{serve, usage_error, Args};
 use std::time::Duration;
 
 const USAGE: &str =
@@ -32,11 +31,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_line,
         idle_timeout: (idle > 0.0).then(|| Duration::from_secs_f64(idle)),
     };
-    let (server, bound) = listener(addr)?;
-    let mut map = SocketMap::new();
-    map.insert(server, ChatServer::new(settings))?;
-    shutdown_on_signals(vec![map.waker()?])?;
-    announce(&bound)?;
-    Loop::new().run(&mut map)?;
-    Ok(())
+    // One loop: the room lives on its thread.
+    serve(addr, 1, move || ChatServer::new(settings))
 }

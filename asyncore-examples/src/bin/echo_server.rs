@@ -7,11 +7,9 @@
 //! SIGTERM shuts down gracefully: queued echoes are sent, then the program exits 0.
 
 use asyncore_core::{
-    Channel, Context, Dispatcher, DispatcherWithSend, DisplayAddr, Domain, HandlerResult, Loop,
-    LoopGroup, SockAddr, Socket, Type,
+    Channel, Context, Dispatcher, DispatcherWithSend, DisplayAddr, HandlerResult, SockAddr, Socket,
 };
-use asyncore_examples::cli::{announce, shutdown_on_signals, Args};
-use std::net::SocketAddr;
+use asyncore_examples::cli::{serve, Args};
 
 const USAGE: &str =
     "usage: echo_server [--listen HOST:PORT] [--threads N]   (default 127.0.0.1:8080, 1 thread)";
@@ -53,18 +51,6 @@ impl Dispatcher for EchoServer {
     }
 }
 
-/// The listening channel of one loop; with several loops they share the port.
-fn listener(addr: SocketAddr, shared: bool) -> std::io::Result<Channel> {
-    let mut chan = Channel::create_socket(Domain::for_address(addr), Type::STREAM)?;
-    chan.set_reuse_addr()?;
-    if shared {
-        chan.set_reuse_port()?;
-    }
-    chan.bind(addr)?;
-    chan.listen(1024)?;
-    Ok(chan)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::init();
     let mut args = Args::from_env(USAGE);
@@ -74,26 +60,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if threads == 0 {
         asyncore_examples::cli::usage_error(USAGE, "--threads must be at least 1");
     }
-    // Bind the first listener here so that port 0 is resolved once for every thread.
-    let first = listener(addr, threads > 1)?;
-    let bound = first.local_addr()?;
-    let port_addr = bound.as_socket().unwrap_or(addr);
-    let first = std::sync::Mutex::new(Some(first));
-    let group = LoopGroup::spawn(threads, Loop::new(), move |index, map| {
-        let taken = if index == 0 {
-            first.lock().ok().and_then(|mut f| f.take())
-        } else {
-            None
-        };
-        let chan = match taken {
-            Some(chan) => chan,
-            None => listener(port_addr, true)?,
-        };
-        map.insert(chan, EchoServer)?;
-        Ok(())
-    })?;
-    shutdown_on_signals(group.wakers().to_vec())?;
-    announce(&bound)?;
-    group.join()?;
-    Ok(())
+    serve(addr, threads, || EchoServer)
 }

@@ -1,33 +1,44 @@
 //! A Redis-protocol (RESP2) server on `async_chat` (protocol: `asyncore_examples::resp`).
 //!
 //! ```text
-//! resp_server [--listen HOST:PORT] [--max-bulk BYTES]
-//!             (defaults: 127.0.0.1:6380, 536870912 bytes = 512 MiB, Redis's proto-max-bulk-len)
+//! resp_server [--listen HOST:PORT] [--max-bulk BYTES] [--idle-timeout SECS] [--threads N]
+//!             (defaults: 127.0.0.1:6380, 536870912 bytes = 512 MiB, Redis's proto-max-bulk-len,
+//!              no idle timeout, 1 thread)
 //! ```
+//! With `--threads N`, N loops share the port (`SO_REUSEPORT`) and one key space (behind a
+//! mutex taken once per command), so every client sees every key.
 //! Talk to it with `redis-cli -p 6380`, or load it with `redis-benchmark -p 6380`. SIGINT
 //! or SIGTERM shuts it down gracefully.
 
-use asyncore_core::{Loop, SocketMap};
-use asyncore_examples::cli::{announce, listener, shutdown_on_signals, Args};
-use asyncore_examples::resp::{Limits, RespServer, Settings, DEFAULT_MAX_BULK};
+use asyncore_examples::cli::{serve, usage_error, Args};
+use asyncore_examples::resp::{Limits, RespServer, Settings, SharedStore, DEFAULT_MAX_BULK};
+use std::time::Duration;
 
-const USAGE: &str = "usage: resp_server [--listen HOST:PORT] [--max-bulk BYTES]
-  defaults: --listen 127.0.0.1:6380 --max-bulk 536870912 (512 MiB, Redis's proto-max-bulk-len)";
+const USAGE: &str =
+    "usage: resp_server [--listen HOST:PORT] [--max-bulk BYTES] [--idle-timeout SECS] [--threads N]
+  defaults: --listen 127.0.0.1:6380 --max-bulk 536870912 (512 MiB, Redis's proto-max-bulk-len),
+  no idle timeout, 1 thread";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::init();
     let mut args = Args::from_env(USAGE);
     let addr = args.listen("127.0.0.1:6380");
     let max_bulk: usize = args.parsed("--max-bulk", DEFAULT_MAX_BULK);
+    let idle: f64 = args.parsed("--idle-timeout", 0.0);
+    let threads: usize = args.parsed("--threads", 1);
     args.finish();
+    if !idle.is_finite() || idle < 0.0 {
+        usage_error(USAGE, "--idle-timeout must be a positive number of seconds");
+    }
+    if threads == 0 {
+        usage_error(USAGE, "--threads must be at least 1");
+    }
     let settings = Settings {
         limits: Limits::with_max_bulk(max_bulk),
+        idle_timeout: (idle > 0.0).then(|| Duration::from_secs_f64(idle)),
     };
-    let (server, bound) = listener(addr)?;
-    let mut map = SocketMap::new();
-    map.insert(server, RespServer::new(settings))?;
-    shutdown_on_signals(vec![map.waker()?])?;
-    announce(&bound)?;
-    Loop::new().run(&mut map)?;
-    Ok(())
+    let store = SharedStore::default();
+    serve(addr, threads, move || {
+        RespServer::with_store(store.clone(), settings)
+    })
 }

@@ -23,5 +23,5 @@ pub use parser::{
     DEFAULT_MAX_REQUEST, MAX_INLINE,
 };
 pub use reply::{Encoder, Reply};
-pub use server::{RespConnection, RespServer, Settings};
+pub use server::{lock, RespConnection, RespServer, Settings, SharedStore};
 pub use store::{Expiry, Store};

@@ -19,15 +19,28 @@ use asyncore_chat::{AsyncChat, ChatContext, ChatError, ChatHandler};
 use asyncore_core::{BoxError, Channel, Context, Dispatcher, DisplayAddr, HandlerResult};
 use asyncore_core::{SockAddr, Socket};
 use bytes::Bytes;
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The key space, shared by every connection of a server, and by the loops of a
+/// `--threads N` server (each command takes the lock once; with one loop it is never
+/// contended).
+pub type SharedStore = Arc<Mutex<Store>>;
+
+/// Locks `store`. A panic in a command (caught by the loop, which closes that connection)
+/// cannot leave the store half-changed in a way that matters more than losing that
+/// command, so a poisoned lock is taken as is.
+pub fn lock(store: &SharedStore) -> MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// What every connection of a server shares.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Settings {
     /// The protocol limits (`--max-bulk`).
     pub limits: Limits,
+    /// Close a connection after this long without traffic (`--idle-timeout`).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// The listening channel's handler: each connection becomes a [`RespConnection`] on the
@@ -63,7 +76,7 @@ pub struct Settings {
 /// ```
 #[derive(Debug)]
 pub struct RespServer {
-    store: Rc<RefCell<Store>>,
+    store: SharedStore,
     settings: Settings,
 }
 
@@ -71,13 +84,18 @@ impl RespServer {
     /// A server with an empty key space.
     pub fn new(settings: Settings) -> RespServer {
         RespServer {
-            store: Rc::default(),
+            store: SharedStore::default(),
             settings,
         }
     }
 
+    /// A server on an existing key space: several loops (`--threads N`) share one.
+    pub fn with_store(store: SharedStore, settings: Settings) -> RespServer {
+        RespServer { store, settings }
+    }
+
     /// The key space its connections share.
-    pub fn store(&self) -> Rc<RefCell<Store>> {
+    pub fn store(&self) -> SharedStore {
         self.store.clone()
     }
 }
@@ -91,7 +109,12 @@ impl Dispatcher for RespServer {
     ) -> HandlerResult {
         log::debug!("Incoming connection from {}", DisplayAddr(&addr));
         let conn = RespConnection::new(self.store.clone(), self.settings);
-        ctx.insert(Channel::from_socket(sock)?, conn.into_chat())?;
+        let mut chan = Channel::from_socket(sock)?;
+        chan.set_nodelay(true)?;
+        let id = ctx.insert(chan, conn.into_chat())?;
+        if let Some(period) = self.settings.idle_timeout {
+            ctx.map().set_idle_timeout(id, Some(period))?;
+        }
         Ok(())
     }
 }
@@ -99,14 +122,14 @@ impl Dispatcher for RespServer {
 /// One client connection: the RESP2 protocol as an `async_chat` handler.
 #[derive(Debug)]
 pub struct RespConnection {
-    store: Rc<RefCell<Store>>,
+    store: SharedStore,
     parser: RequestParser,
     session: Session,
 }
 
 impl RespConnection {
     /// A connection on `store`.
-    pub fn new(store: Rc<RefCell<Store>>, settings: Settings) -> RespConnection {
+    pub fn new(store: SharedStore, settings: Settings) -> RespConnection {
         RespConnection {
             store,
             parser: RequestParser::new(settings.limits),
@@ -131,7 +154,7 @@ impl RespConnection {
 
     fn run(&mut self, chat: &mut ChatContext<'_, '_>, args: &[Bytes]) -> Result<(), ChatError> {
         let action = {
-            let mut store = self.store.borrow_mut();
+            let mut store = lock(&self.store);
             let mut x = Exec {
                 store: &mut store,
                 session: &mut self.session,
@@ -207,9 +230,9 @@ mod tests {
     use std::time::Duration;
 
     /// A connection over a socket pair, in its own map.
-    fn connection(settings: Settings) -> (SocketMap, UnixStream, Rc<RefCell<Store>>, ChannelId) {
+    fn connection(settings: Settings) -> (SocketMap, UnixStream, SharedStore, ChannelId) {
         let (ours, theirs) = UnixStream::pair().expect("socket pair");
-        let store = Rc::<RefCell<Store>>::default();
+        let store = SharedStore::default();
         let sock = Socket::from(std::os::fd::OwnedFd::from(ours));
         let chan = Channel::from_socket(sock).expect("channel");
         let mut map = SocketMap::new();
@@ -248,16 +271,14 @@ mod tests {
             .expect("write");
         let want = b"+OK\r\n:2\r\n$1\r\n2\r\n+PONG\r\n";
         assert_eq!(read_reply(&mut map, &mut peer, want.len()), want);
-        assert_eq!(store.borrow().len(), 1);
+        assert_eq!(lock(&store).len(), 1);
     }
 
     #[test]
     fn a_peer_that_reads_nothing_pauses_its_input() {
         let (mut map, mut peer, store, id) = connection(Settings::default());
         let big = Bytes::from(vec![b'v'; 1 << 20]);
-        store
-            .borrow_mut()
-            .set(b"big", big, super::super::Expiry::Clear);
+        lock(&store).set(b"big", big, super::super::Expiry::Clear);
         // 50 GETs of 1 MiB, and the peer reads nothing.
         let gets = b"GET big\r\n".repeat(50);
         peer.write_all(&gets).expect("write");
