@@ -54,6 +54,17 @@ impl Args {
         }
     }
 
+    /// Removes the flag `--name` (no value); whether it was there.
+    pub fn flag(&mut self, name: &str) -> bool {
+        match self.rest.iter().position(|a| a == name) {
+            Some(i) => {
+                self.rest.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// `--name VALUE` parsed as `T`, or `default`.
     pub fn parsed<T: std::str::FromStr>(&mut self, name: &str, default: T) -> T
     where
@@ -143,25 +154,42 @@ where
     H: asyncore_core::Dispatcher,
     F: Fn() -> H + Send + Sync + 'static,
 {
+    serve_with(asyncore_core::Loop::new(), addr, threads, handler)
+}
+
+/// As [`serve`], with the loops run as `lp` says (e.g. `use_poll(true)` for the `poll(2)`
+/// backend).
+///
+/// # Errors
+/// As [`serve`].
+pub fn serve_with<H, F>(
+    lp: asyncore_core::Loop,
+    addr: SocketAddr,
+    threads: usize,
+    handler: F,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    H: asyncore_core::Dispatcher,
+    F: Fn() -> H + Send + Sync + 'static,
+{
     let threads = threads.max(1);
     // The first listener is bound here so that port 0 is resolved once for every loop.
     let (first, bound) = listener_on(addr, threads > 1)?;
     let port_addr = bound.as_socket().unwrap_or(addr);
     let first = std::sync::Mutex::new(Some(first));
-    let group =
-        asyncore_core::LoopGroup::spawn(threads, asyncore_core::Loop::new(), move |index, map| {
-            let taken = if index == 0 {
-                first.lock().ok().and_then(|mut f| f.take())
-            } else {
-                None
-            };
-            let chan = match taken {
-                Some(chan) => chan,
-                None => listener_on(port_addr, true)?.0,
-            };
-            map.insert(chan, handler())?;
-            Ok(())
-        })?;
+    let group = asyncore_core::LoopGroup::spawn(threads, lp, move |index, map| {
+        let taken = if index == 0 {
+            first.lock().ok().and_then(|mut f| f.take())
+        } else {
+            None
+        };
+        let chan = match taken {
+            Some(chan) => chan,
+            None => listener_on(port_addr, true)?.0,
+        };
+        map.insert(chan, handler())?;
+        Ok(())
+    })?;
     shutdown_on_signals(group.wakers().to_vec())?;
     announce(&bound)?;
     group.join()?;

@@ -337,3 +337,10 @@ fn sigterm_exits_0() {
     assert!(server.terminate().success());
     assert_eq!(read_to_close(&mut c), b"");
 }
+
+#[test]
+fn the_poll_backend_serves_the_same_replies() {
+    let server = Server::start(RESP_SERVER, &["--use-poll"]);
+    let got = exchange(&server, &[b"SET a 1\r\nINCR a\r\nGET a\r\n"]);
+    assert_eq!(show(&got), show(b"+OK\r\n:2\r\n$1\r\n2\r\n"));
+}

@@ -2,20 +2,23 @@
 //!
 //! ```text
 //! resp_server [--listen HOST:PORT] [--max-bulk BYTES] [--idle-timeout SECS] [--threads N]
+//!             [--use-poll]
 //!             (defaults: 127.0.0.1:6380, 536870912 bytes = 512 MiB, Redis's proto-max-bulk-len,
 //!              no idle timeout, 1 thread)
 //! ```
 //! With `--threads N`, N loops share the port (`SO_REUSEPORT`) and one key space (behind a
-//! mutex taken once per command), so every client sees every key.
+//! mutex taken once per command), so every client sees every key. `--use-poll` runs the
+//! loops on the `poll(2)` reference backend instead of mio (for comparisons).
 //! Talk to it with `redis-cli -p 6380`, or load it with `redis-benchmark -p 6380`. SIGINT
 //! or SIGTERM shuts it down gracefully.
 
-use asyncore_examples::cli::{serve, usage_error, Args};
+use asyncore_core::Loop;
+use asyncore_examples::cli::{serve_with, usage_error, Args};
 use asyncore_examples::resp::{Limits, RespServer, Settings, SharedStore, DEFAULT_MAX_BULK};
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: resp_server [--listen HOST:PORT] [--max-bulk BYTES] [--idle-timeout SECS] [--threads N]
+    "usage: resp_server [--listen HOST:PORT] [--max-bulk BYTES] [--idle-timeout SECS] [--threads N] [--use-poll]
   defaults: --listen 127.0.0.1:6380 --max-bulk 536870912 (512 MiB, Redis's proto-max-bulk-len),
   no idle timeout, 1 thread";
 
@@ -26,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let max_bulk: usize = args.parsed("--max-bulk", DEFAULT_MAX_BULK);
     let idle: f64 = args.parsed("--idle-timeout", 0.0);
     let threads: usize = args.parsed("--threads", 1);
+    let use_poll = args.flag("--use-poll");
     args.finish();
     if !idle.is_finite() || idle < 0.0 {
         usage_error(USAGE, "--idle-timeout must be a positive number of seconds");
@@ -38,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         idle_timeout: (idle > 0.0).then(|| Duration::from_secs_f64(idle)),
     };
     let store = SharedStore::default();
-    serve(addr, threads, move || {
+    let lp = Loop::new().use_poll(use_poll);
+    serve_with(lp, addr, threads, move || {
         RespServer::with_store(store.clone(), settings)
     })
 }
