@@ -379,3 +379,134 @@ fn parse_i64_is_redis_string2ll() {
         assert_eq!(parse_i64(s), None, "{:?}", String::from_utf8_lossy(s));
     }
 }
+
+/// Fuzzing (issue 8): arbitrary mixes of valid requests and garbage, cut at arbitrary
+/// places. Nothing panics, the framer's memory stays within the limits, and the replies
+/// are the same whatever the split.
+mod fuzz {
+    use super::*;
+    use crate::resp::{execute, Action, Exec, Session, Store};
+    use proptest::prelude::*;
+
+    /// Small limits so that the fuzzer reaches them.
+    fn limits() -> Limits {
+        Limits::with_max_bulk(64)
+    }
+
+    fn word() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"SET".to_vec()),
+            Just(b"GET".to_vec()),
+            Just(b"INCR".to_vec()),
+            Just(b"DEL".to_vec()),
+            Just(b"PING".to_vec()),
+            Just(b"MSET".to_vec()),
+            Just(b"EXISTS".to_vec()),
+            Just(b"ECHO".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ]
+    }
+
+    /// One piece of the stream: a multibulk request, an inline one, or raw bytes.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            4 => proptest::collection::vec(word(), 1..5).prop_map(|args| {
+                let mut out = format!("*{}\r\n", args.len()).into_bytes();
+                for a in &args {
+                    out.extend(format!("${}\r\n", a.len()).into_bytes());
+                    out.extend_from_slice(a);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out
+            }),
+            2 => proptest::collection::vec(word(), 1..4).prop_map(|args| {
+                let mut out = args.join(&b' ');
+                out.extend_from_slice(b"\r\n");
+                out
+            }),
+            1 => proptest::collection::vec(any::<u8>(), 0..40),
+            1 => proptest::collection::vec(prop_oneof![Just(b'*'), Just(b'$'), Just(b'\r'), Just(b'\n'), Just(b'"'), Just(b'9'), Just(b'-')], 0..12),
+        ]
+    }
+
+    /// The replies to `events`, executed on a fresh key space at one instant.
+    fn replies(events: &[Parsed]) -> Vec<u8> {
+        let (mut store, mut session) = (Store::new(), Session::default());
+        let now = std::time::Instant::now();
+        let mut out = Vec::new();
+        for e in events {
+            match e {
+                Parsed::Command(args) => {
+                    let mut x = Exec {
+                        store: &mut store,
+                        session: &mut session,
+                        limits: limits(),
+                        now,
+                    };
+                    match execute(&mut x, args) {
+                        Action::Reply(r) => out.extend(r.to_bytes()),
+                        Action::ReplyAndClose(r) => {
+                            out.extend(r.to_bytes());
+                            break;
+                        }
+                    }
+                }
+                Parsed::Error(err) => {
+                    if let Some(r) = err.reply() {
+                        out.extend(r.to_bytes());
+                    }
+                    break;
+                }
+                Parsed::Incomplete => {}
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_split_gives_the_same_replies(
+            pieces in proptest::collection::vec(piece(), 1..12),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+        ) {
+            let input: Vec<u8> = pieces.concat();
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+            points.sort_unstable();
+            points.dedup();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut last = 0;
+            for p in points {
+                chunks.push(&input[last..p]);
+                last = p;
+            }
+            chunks.push(&input[last..]);
+            let whole = parse_chunks(&[&input], limits());
+            let split = parse_chunks(&chunks, limits());
+            prop_assert_eq!(&split, &whole);
+            prop_assert_eq!(replies(&split), replies(&whole));
+        }
+
+        #[test]
+        fn buffered_input_stays_within_the_limits(
+            pieces in proptest::collection::vec(piece(), 1..12),
+            chunk in 1usize..64,
+        ) {
+            let input: Vec<u8> = pieces.concat();
+            let mut sink = Sink { parser: RequestParser::new(limits()), events: Vec::new(), failed: false };
+            let mut framer = Framer::new(sink.parser.terminator());
+            framer.set_max_input(sink.parser.max_input());
+            for part in input.chunks(chunk) {
+                if sink.failed || framer.feed(part, &mut sink).is_err() {
+                    break;
+                }
+                // What the framer holds: its pending input and the frame being collected,
+                // never more than the current limit plus one read.
+                let held = framer.pending().len() + framer.framing().frame_len();
+                let limit = framer.framing().max_input().unwrap_or(usize::MAX);
+                prop_assert!(held <= limit.saturating_add(chunk), "held {} > {} + {}", held, limit, chunk);
+            }
+        }
+    }
+}
