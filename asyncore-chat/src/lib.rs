@@ -25,7 +25,6 @@
 //! serves a single connection, then the map empties and the loop returns.
 //!
 //! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use asyncore_chat::{AsyncChat, ChatContext, ChatHandler, Terminator};
 //! use asyncore_core::{Channel, Context, Dispatcher, Domain, HandlerResult, Loop};
 //! use asyncore_core::{SockAddr, Socket, SocketMap, Type};
@@ -52,9 +51,12 @@
 //! struct Server;
 //!
 //! impl Dispatcher for Server {
-//!     fn handle_accepted(&mut self, ctx: &mut Context<'_>, sock: Socket, _addr: SockAddr)
-//!         -> HandlerResult
-//!     {
+//!     fn handle_accepted(
+//!         &mut self,
+//!         ctx: &mut Context<'_>,
+//!         sock: Socket,
+//!         _addr: SockAddr,
+//!     ) -> HandlerResult {
 //!         let chat = AsyncChat::with_terminator(Echo, Terminator::CRLF);
 //!         ctx.insert(Channel::from_socket(sock)?, chat)?;
 //!         ctx.close()?;
@@ -62,21 +64,22 @@
 //!     }
 //! }
 //!
-//! let mut map = SocketMap::new();
-//! let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
-//! server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
-//! server.listen(5)?;
-//! let addr = server.local_addr()?.as_socket().ok_or("not an IP address")?;
-//! map.insert(server, Server)?;
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut map = SocketMap::new();
+//!     let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
+//!     server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
+//!     server.listen(5)?;
+//!     let addr = server.local_addr()?.as_socket().ok_or("not an IP address")?;
+//!     map.insert(server, Server)?;
 //!
-//! let mut client = std::net::TcpStream::connect(addr)?;
-//! client.write_all(b"hello\r\nworld\r\nQUIT\r\n")?;
-//! Loop::new().run(&mut map)?; // until the map is empty
-//! let mut reply = String::new();
-//! client.read_to_string(&mut reply)?;
-//! assert_eq!(reply, "hello\r\nworld\r\nbye\r\n");
-//! # Ok(())
-//! # }
+//!     let mut client = std::net::TcpStream::connect(addr)?;
+//!     client.write_all(b"hello\r\nworld\r\nQUIT\r\n")?;
+//!     Loop::new().run(&mut map)?; // until the map is empty
+//!     let mut reply = String::new();
+//!     client.read_to_string(&mut reply)?;
+//!     assert_eq!(reply, "hello\r\nworld\r\nbye\r\n");
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # From Python
@@ -92,6 +95,20 @@
 //! | `ac_in_buffer_size`, `ac_out_buffer_size` | [`AsyncChat::set_in_buffer_size`], [`AsyncChat::set_out_buffer_size`] |
 //! | `find_prefix_at_end(haystack, needle)` | [`find_prefix_at_end`] |
 //! | `other_channel.push(data)` | [`push_to`]`::<Proto>(map, id, data)` |
+//!
+//! Every Python name of `asyncore` and `asynchat`, the classic programs side by side and
+//! the differences that matter: `PORTING.md` at the root of the repository.
+//!
+//! # The other crates
+//!
+//! - [`asyncore_core`]: the map, the loop, [`Dispatcher`](asyncore_core::Dispatcher),
+//!   [`Channel`](asyncore_core::Channel) and the buffered-send layer this crate builds on;
+//!   timers, idle timeouts, the waker and graceful shutdown work for `AsyncChat` channels
+//!   too.
+//! - [`asyncore-file`](https://docs.rs/asyncore-file) (unix): `file_dispatcher`, a channel
+//!   over a pipe, a terminal or a file, in the same map as sockets.
+//! - `asyncore-examples` (in the repository): `chat_server`, a multi-user line chat on
+//!   `AsyncChat`, and `resp_server`, a Redis-protocol server.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![cfg(unix)]

@@ -1,5 +1,5 @@
 //! Python's `asyncore` in Rust: a map of channels, a loop that polls them, and event
-//! handlers.
+//! handlers with asyncore's names and event semantics.
 //!
 //! - [`SocketMap`] owns the channels. Each is a [`Channel`] (the socket, its state flags
 //!   `connected` / `accepting` / `connecting`, its output queue) plus a handler that
@@ -13,11 +13,21 @@
 //! - Handlers get a [`Context`]: their own channel (the context dereferences to it) and the
 //!   map. Errors go to `handle_error`; a panic is caught and treated as an error of that
 //!   channel only; [`ExitNow`] ends the loop.
+//! - Beyond asyncore: timers ([`SocketMap::call_later`], [`Context::set_timer`]), idle
+//!   timeouts ([`Context::set_idle_timeout`]), a [`Waker`] for other threads, graceful
+//!   [`SocketMap::shutdown`], one loop per core ([`LoopGroup`]), and an `accept` that
+//!   survives running out of descriptors.
+//!
+//! Every item's documentation names the Python it stands for ("Python:
+//! `asyncore.dispatcher.recv`"). The whole mapping, the classic asyncore programs in
+//! Python and Rust side by side, and the differences that matter are in `PORTING.md` at
+//! the root of the repository.
 //!
 //! # Example: the echo server of Python's asyncore documentation
 //!
+//! The server, and a client that checks the echo by running the loop one pass at a time.
+//!
 //! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use asyncore_core::*;
 //! use std::io::{Read, Write};
 //!
@@ -33,43 +43,60 @@
 //!
 //! struct EchoServer;
 //! impl Dispatcher for EchoServer {
-//!     fn handle_accepted(&mut self, ctx: &mut Context<'_>, sock: Socket, addr: SockAddr)
-//!         -> HandlerResult
-//!     {
+//!     fn handle_accepted(
+//!         &mut self,
+//!         ctx: &mut Context<'_>,
+//!         sock: Socket,
+//!         addr: SockAddr,
+//!     ) -> HandlerResult {
 //!         log::info!("Incoming connection from {}", DisplayAddr(&addr));
 //!         ctx.insert(Channel::from_socket(sock)?, DispatcherWithSend::new(EchoHandler))?;
 //!         Ok(())
 //!     }
 //! }
 //!
-//! let mut map = SocketMap::new();
-//! let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
-//! server.set_reuse_addr()?;
-//! server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
-//! server.listen(5)?;
-//! let addr = server.local_addr()?.as_socket().unwrap();
-//! map.insert(server, EchoServer)?;
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut map = SocketMap::new();
+//!     let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
+//!     server.set_reuse_addr()?;
+//!     server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
+//!     server.listen(5)?;
+//!     let addr = server.local_addr()?.as_socket().ok_or("not an IP address")?;
+//!     map.insert(server, EchoServer)?;
 //!
-//! let mut client = std::net::TcpStream::connect(addr)?;
-//! client.write_all(b"hello")?;
-//! let mut reply = [0u8; 5];
-//! client.set_nonblocking(true)?;
-//! let mut got = 0;
-//! while got < 5 {
-//!     Loop::new().timeout(std::time::Duration::from_millis(100)).count(1).run(&mut map)?;
-//!     match client.read(&mut reply[got..]) {
-//!         Ok(n) => got += n,
-//!         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-//!         Err(e) => return Err(e.into()),
+//!     let mut client = std::net::TcpStream::connect(addr)?;
+//!     client.write_all(b"hello")?;
+//!     client.set_nonblocking(true)?;
+//!     let mut reply = [0u8; 5];
+//!     let mut got = 0;
+//!     while got < 5 {
+//!         Loop::new().timeout(std::time::Duration::from_millis(100)).count(1).run(&mut map)?;
+//!         match client.read(&mut reply[got..]) {
+//!             Ok(n) => got += n,
+//!             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+//!             Err(e) => return Err(e.into()),
+//!         }
 //!     }
+//!     assert_eq!(&reply, b"hello");
+//!     Ok(())
 //! }
-//! assert_eq!(&reply, b"hello");
-//! # Ok(())
-//! # }
 //! ```
 //!
-//! The crates beside this one: `asyncore-chat` (Python's `asynchat`: terminator framing and
-//! producers) and `asyncore-file` (`file_wrapper`, `file_dispatcher`, unix only).
+//! A server that runs until stopped ends with `Loop::new().run(&mut map)?`, Python's
+//! `asyncore.loop()`.
+//!
+//! # The other crates
+//!
+//! - [`asyncore-chat`](https://docs.rs/asyncore-chat): Python's `asynchat`. `AsyncChat`
+//!   cuts input at a terminator (a byte string, a byte count, or none) and queues output
+//!   as buffers and producers, with an input cap and output watermarks. An `AsyncChat`
+//!   is a [`Dispatcher`] and lives in the same [`SocketMap`].
+//! - [`asyncore-file`](https://docs.rs/asyncore-file) (unix): Python's `file_wrapper` and
+//!   `file_dispatcher`, for pipes, terminals and files in the same loop, through
+//!   [`Channel::from_raw_io`] and [`RawIo`].
+//! - `asyncore-examples` (in the repository): runnable programs, among them the echo
+//!   server, the HTTP client and the file reader of Python's documentation and PyMOTW,
+//!   and a multi-user chat server.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![cfg(unix)]

@@ -19,8 +19,6 @@
 //! # Example: PyMOTW's file reader
 //!
 //! ```
-//! # #[cfg(unix)]
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use asyncore_core::{Channel, Context, Dispatcher, HandlerResult, Loop, SocketMap};
 //! use asyncore_file::file_dispatcher;
 //! use std::{cell::RefCell, io::Write, rc::Rc};
@@ -38,24 +36,32 @@
 //!     }
 //! }
 //!
-//! let (reader, mut writer) = std::io::pipe()?;
-//! writer.write_all(b"Lorem ipsum dolor sit amet")?;
-//! drop(writer); // end of stream after the text
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let (reader, mut writer) = std::io::pipe()?;
+//!     writer.write_all(b"Lorem ipsum dolor sit amet")?;
+//!     drop(writer); // end of stream after the text
 //!
-//! let got = Rc::new(RefCell::new(Vec::new()));
-//! let mut map = SocketMap::new();
-//! map.insert(file_dispatcher(&reader)?, FileReader { got: got.clone() })?;
-//! drop(reader); // the channel holds its own duplicate
-//! Loop::new().run(&mut map)?; // until the channel closes at end of stream
-//! assert_eq!(*got.borrow(), b"Lorem ipsum dolor sit amet");
-//! # Ok(())
-//! # }
-//! # #[cfg(not(unix))]
-//! # fn main() {}
+//!     let got = Rc::new(RefCell::new(Vec::new()));
+//!     let mut map = SocketMap::new();
+//!     map.insert(file_dispatcher(&reader)?, FileReader { got: got.clone() })?;
+//!     drop(reader); // the channel holds its own duplicate
+//!     Loop::new().run(&mut map)?; // until the channel closes at end of stream
+//!     assert_eq!(*got.borrow(), b"Lorem ipsum dolor sit amet");
+//!     Ok(())
+//! }
 //! ```
 //!
-//! See also `asyncore-core` (the map, the loop, dispatchers) and `asyncore-chat`
-//! (`async_chat`, which works over a `file_dispatcher` channel too).
+//! # The other crates
+//!
+//! - [`asyncore_core`]: the map, the loop and the [`Dispatcher`] trait your handler
+//!   implements; `asyncore.dispatcher`, `dispatcher_with_send`, `loop`.
+//! - [`asyncore-chat`](https://docs.rs/asyncore-chat): Python's `asynchat` (terminator
+//!   framing, producers).
+//! - `asyncore-examples` (in the repository): `file_reader`, PyMOTW's reader as a program
+//!   (`file_reader -` reads standard input).
+//!
+//! Every Python name of `asyncore` and `asynchat` with its Rust counterpart: `PORTING.md`
+//! at the root of the repository.
 
 #![deny(missing_docs, missing_debug_implementations)]
 
