@@ -3,7 +3,8 @@
 //! Dispatch does what Redis's `processCommand` does, in the same order: look the command
 //! up (case-insensitively), then its subcommand for a container (`CONFIG GET`), then check
 //! the arity; each failure has Redis's exact error text. The connection and server
-//! commands (`CONFIG`, `COMMAND`, `CLIENT`, `SELECT`, ...) are in [`super::admin`].
+//! commands (`CONFIG`, `COMMAND`, `CLIENT`, `SELECT`, ...) are in the private `admin`
+//! module beside this one.
 
 use super::admin;
 use super::parser::{parse_i64, Limits};
