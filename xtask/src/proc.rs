@@ -26,6 +26,7 @@ pub fn find_tool(tool: &str) -> Result<(), String> {
                 "redis-cli" | "redis-benchmark" => "redis-tools",
                 "redis-server" => "redis-server",
                 "python3" => "python3",
+                "taskset" | "prlimit" => "util-linux",
                 other => other,
             }
         ))

@@ -5,13 +5,52 @@
 //! process's threads, in clock ticks of `1/CLK_TCK` s), sampled when the client says the
 //! timed run starts and again when every reply has arrived. Peak RSS is `VmHWM` from
 //! `/proc/PID/status` just before the server is stopped.
+//!
+//! With [`pin_cpus`], servers run on one CPU and clients on another (util-linux `taskset`,
+//! which executes the program in its own process): on this virtual machine a server and a
+//! client that the scheduler happens to place on the same CPU answer a lone pipelined
+//! client eight times faster than when they are apart, so unpinned runs flip between two
+//! modes.
 
 use crate::proc::{unused_port, Background};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
+
+/// The CPUs for servers and for clients, when pinned.
+static PIN: OnceLock<Option<(usize, usize)>> = OnceLock::new();
+
+/// Runs every server started from now on on CPU `server` and every client on `client`
+/// (once; later calls are ignored).
+pub fn pin_cpus(server: usize, client: usize) {
+    let _ = PIN.set(Some((server, client)));
+}
+
+/// Whose CPU a program runs on.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Server,
+    Client,
+}
+
+/// `program`, under `taskset -c CPU` when CPUs are pinned.
+fn command(program: impl AsRef<OsStr>, role: Role) -> Command {
+    match PIN.get().copied().flatten() {
+        Some((server, client)) => {
+            let cpu = match role {
+                Role::Server => server,
+                Role::Client => client,
+            };
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", &cpu.to_string()]).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
 
 /// How a server under test is started.
 #[derive(Debug, Clone)]
@@ -37,7 +76,7 @@ impl Server {
     pub fn start(launch: &Launch) -> Result<Server, String> {
         let process = match launch {
             Launch::Program { exe, args } => {
-                let mut cmd = Command::new(exe);
+                let mut cmd = command(exe, Role::Server);
                 cmd.args(args)
                     .args(["--listen", "127.0.0.1:0"])
                     .env_remove("RUST_LOG");
@@ -48,7 +87,7 @@ impl Server {
             Launch::Redis => {
                 let port = unused_port()?;
                 let dir = std::env::temp_dir();
-                let mut cmd = Command::new("redis-server");
+                let mut cmd = command("redis-server", Role::Server);
                 cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                     .args(["--save", "", "--appendonly", "no"])
                     // Room for the idle-scale scenario's 15,000 connections.
@@ -180,7 +219,7 @@ pub fn loadgen(
     args: &[String],
     deadline: Duration,
 ) -> Result<Run, String> {
-    let mut child = Command::new(exe)
+    let mut child = command(exe, Role::Client)
         .args(["--addr", &server.addr])
         .args(args)
         .arg("--handshake")
@@ -343,7 +382,7 @@ pub fn redis_benchmark(
         .ok_or_else(|| format!("bad address {addr}"))?;
     let before = server.sample()?;
     let out = run_to_end(
-        Command::new("redis-benchmark")
+        command("redis-benchmark", Role::Client)
             .args(["-h", host, "-p", port, "-c", "50"])
             .args(["-P", &pipeline.to_string(), "-n", &requests.to_string()])
             .args(["-t", test, "--csv"]),
@@ -379,7 +418,8 @@ pub fn redis_benchmark(
 /// It fails or its output cannot be read.
 pub fn framing(exe: &PathBuf, system: &str, input: &str, seconds: f64) -> Result<f64, String> {
     let out = run_to_end(
-        Command::new(exe)
+        // Framing runs alone, on the servers' CPU.
+        command(exe, Role::Server)
             .args(["--system", system, "--input", input])
             .args(["--seconds", &seconds.to_string()]),
         Duration::from_secs(120),
