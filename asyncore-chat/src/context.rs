@@ -211,6 +211,11 @@ impl<'s, 'a> ChatContext<'s, 'a> {
         self.framing.data()
     }
 
+    /// Drops the collected frame, keeping its memory; see [`Framing::clear_data`].
+    pub fn clear_data(&mut self) {
+        self.framing.clear_data();
+    }
+
     /// The framing state (terminator, collected frame, input limit).
     pub fn framing(&mut self) -> &mut Framing {
         self.framing

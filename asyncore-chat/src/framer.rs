@@ -145,6 +145,14 @@ impl Framing {
         &self.incoming
     }
 
+    /// Drops the collected frame but keeps the buffer's memory for the next one: the
+    /// cheap end of a frame that was only looked at through [`data`](Self::data) (a
+    /// protocol's header line, say), where [`take_data`](Self::take_data) would hand the
+    /// memory away.
+    pub fn clear_data(&mut self) {
+        self.incoming.clear();
+    }
+
     /// Bytes given to `collect_incoming_data` since the last terminator: what the input
     /// limit is checked against.
     pub fn frame_len(&self) -> usize {

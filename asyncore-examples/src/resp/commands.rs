@@ -167,9 +167,13 @@ pub fn execute(x: &mut Exec<'_>, args: &[Bytes]) -> Action {
 
 /// The command of `specs` named `name` (a subcommand matches the part after `|`).
 fn lookup(specs: &'static [Spec], name: &[u8]) -> Option<&'static Spec> {
+    // A subcommand's name is `parent|name`: compare the part after the last '|'.
     specs.iter().find(|s| {
-        let short = s.name.rsplit('|').next().unwrap_or(s.name);
-        short.as_bytes().eq_ignore_ascii_case(name)
+        let full = s.name.as_bytes();
+        let Some(start) = full.len().checked_sub(name.len()) else {
+            return false;
+        };
+        (start == 0 || full[start - 1] == b'|') && full[start..].eq_ignore_ascii_case(name)
     })
 }
 

@@ -275,9 +275,35 @@ impl RequestParser {
         }
     }
 
+    /// Whether the next frame is an argument's payload, which the parser keeps (hand it
+    /// over with [`frame`](Self::frame)); every other frame is only read, and can be
+    /// given by reference to [`frame_ref`](Self::frame_ref).
+    pub fn wants_payload(&self) -> bool {
+        matches!(self.state, State::Payload { .. })
+    }
+
     /// Takes the frame that ended at [`terminator`](Self::terminator) (without the
     /// terminator itself).
     pub fn frame(&mut self, frame: Bytes) -> Parsed {
+        let State::Payload { len } = self.state else {
+            return self.frame_ref(&frame);
+        };
+        self.state = State::Start;
+        // The frame is exactly 1 + len + 2 bytes (a count terminator); clamp anyway.
+        let end = (1 + len).min(frame.len());
+        self.args.push(frame.slice(end.min(1)..end));
+        self.remaining = self.remaining.saturating_sub(1);
+        if self.remaining == 0 {
+            return Parsed::Command(std::mem::take(&mut self.args));
+        }
+        self.state = State::BulkLen { skip: false };
+        Parsed::Incomplete
+    }
+
+    /// As [`frame`](Self::frame), for a frame that is not a payload (see
+    /// [`wants_payload`](Self::wants_payload)): nothing of it is kept, so it can be
+    /// borrowed.
+    pub fn frame_ref(&mut self, frame: &[u8]) -> Parsed {
         match std::mem::replace(&mut self.state, State::Start) {
             State::Start => match frame.first() {
                 Some(b'*') => self.state = State::MultibulkCount,
@@ -287,7 +313,7 @@ impl RequestParser {
             State::Inline { first } => {
                 let mut line = Vec::with_capacity(frame.len() + 1);
                 line.push(first);
-                line.extend_from_slice(&frame);
+                line.extend_from_slice(frame);
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
@@ -297,7 +323,7 @@ impl RequestParser {
                     Some(args) => Parsed::Command(args),
                 };
             }
-            State::MultibulkCount => match parse_i64(&frame) {
+            State::MultibulkCount => match parse_i64(frame) {
                 Some(n) if n > i64::from(i32::MAX) => {
                     self.state = State::Failing(ProtocolError::InvalidMultibulkLength);
                 }
@@ -313,14 +339,9 @@ impl RequestParser {
             State::SkipThenStart => {}
             State::BulkLen { skip } => return self.bulk_len(frame, skip),
             State::Payload { len } => {
-                // The frame is exactly 1 + len + 2 bytes (a count terminator); clamp anyway.
-                let end = (1 + len).min(frame.len());
-                self.args.push(frame.slice(end.min(1)..end));
-                self.remaining = self.remaining.saturating_sub(1);
-                if self.remaining == 0 {
-                    return Parsed::Command(std::mem::take(&mut self.args));
-                }
-                self.state = State::BulkLen { skip: false };
+                // Given by reference after all: keep a copy.
+                self.state = State::Payload { len };
+                return self.frame(Bytes::copy_from_slice(frame));
             }
             State::Failing(e) => return Parsed::Error(e),
         }
@@ -328,7 +349,7 @@ impl RequestParser {
     }
 
     /// A `$LEN` line, after a skipped byte if `skip`.
-    fn bulk_len(&mut self, frame: Bytes, skip: bool) -> Parsed {
+    fn bulk_len(&mut self, frame: &[u8], skip: bool) -> Parsed {
         let line = if skip {
             if frame.is_empty() {
                 // The skipped byte was a '\r' and ended this frame: the line comes next.
@@ -337,7 +358,7 @@ impl RequestParser {
             }
             &frame[1..]
         } else {
-            &frame[..]
+            frame
         };
         // An empty line starts with the '\r' that ended it.
         let first = line.first().copied().unwrap_or(b'\r');

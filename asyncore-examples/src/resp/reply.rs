@@ -9,7 +9,7 @@
 //! Array([..])         *N\r\n followed by each element
 //! ```
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Bulk values at least this long are handed on as their own buffer (no copy) instead of
 /// being copied into the buffer of the reply's framing.
@@ -68,20 +68,22 @@ impl Reply {
         match self {
             Reply::Simple(s) => enc.line(b'+', s.as_bytes()),
             Reply::Error(text) => enc.line(b'-', text),
-            Reply::Integer(n) => enc.line(b':', n.to_string().as_bytes()),
-            Reply::Null => enc.buf.extend_from_slice(b"$-1\r\n"),
+            Reply::Integer(n) => enc.int_line(b':', *n),
+            Reply::Null => enc.line(b'$', b"-1"),
             Reply::Bulk(data) => {
-                enc.line(b'$', data.len().to_string().as_bytes());
+                enc.int_line(b'$', data.len() as i64);
                 if data.len() >= SHARE_BULK_AT {
                     enc.flush();
                     enc.parts.push(data.clone());
                 } else {
+                    enc.reserve(data.len() + 2);
                     enc.buf.extend_from_slice(data);
                 }
+                enc.reserve(2);
                 enc.buf.extend_from_slice(b"\r\n");
             }
             Reply::Array(items) => {
-                enc.line(b'*', items.len().to_string().as_bytes());
+                enc.int_line(b'*', items.len() as i64);
                 for item in items {
                     item.encode(enc);
                 }
@@ -94,20 +96,54 @@ impl Reply {
 /// bulk values are shared as they are (a `GET` of a 1 MiB value queues no copy of it).
 #[derive(Debug, Default)]
 pub struct Encoder {
-    buf: Vec<u8>,
+    /// Small replies, encoded one after the other into one growing block: each reply
+    /// taken from it shares the block (no allocation per reply).
+    buf: BytesMut,
     parts: Vec<Bytes>,
 }
 
+/// The size of the blocks small replies are encoded into.
+const BLOCK: usize = 4096;
+
 impl Encoder {
+    fn reserve(&mut self, n: usize) {
+        if self.buf.capacity() - self.buf.len() < n {
+            self.buf.reserve(n.max(BLOCK));
+        }
+    }
+
     fn line(&mut self, kind: u8, text: &[u8]) {
-        self.buf.push(kind);
+        self.reserve(text.len() + 3);
+        self.buf.put_u8(kind);
         self.buf.extend_from_slice(text);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// `kind`, the decimal digits of `n`, CRLF; without a temporary string.
+    fn int_line(&mut self, kind: u8, n: i64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = n.unsigned_abs();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.reserve(digits.len() + 4);
+        self.buf.put_u8(kind);
+        if n < 0 {
+            self.buf.put_u8(b'-');
+        }
+        self.buf.extend_from_slice(&digits[i..]);
         self.buf.extend_from_slice(b"\r\n");
     }
 
     fn flush(&mut self) {
         if !self.buf.is_empty() {
-            self.parts.push(Bytes::from(std::mem::take(&mut self.buf)));
+            self.parts.push(self.buf.split().freeze());
         }
     }
 
@@ -121,10 +157,27 @@ impl Encoder {
         self.buf.is_empty() && self.parts.is_empty()
     }
 
-    /// Takes the encoded buffers, in order, leaving the encoder empty.
+    /// Takes the encoded buffers, in order, leaving the encoder empty (and ready to be
+    /// used again).
     pub fn finish(&mut self) -> Vec<Bytes> {
         self.flush();
         std::mem::take(&mut self.parts)
+    }
+
+    /// Hands the encoded buffers, in order, to `f`, leaving the encoder empty; keeps its
+    /// memory for the next replies.
+    ///
+    /// # Errors
+    /// The first error of `f` (the rest of the buffers are dropped).
+    pub fn drain<E>(&mut self, mut f: impl FnMut(Bytes) -> Result<(), E>) -> Result<(), E> {
+        self.flush();
+        let mut result = Ok(());
+        for part in self.parts.drain(..) {
+            if result.is_ok() {
+                result = f(part);
+            }
+        }
+        result
     }
 }
 

@@ -174,7 +174,11 @@ impl RespConnection {
     }
 
     /// Replies to a malformed request (if Redis would) and closes once that is sent.
-    fn refuse(chat: &mut ChatContext<'_, '_>, err: &ProtocolError) -> Result<(), ChatError> {
+    fn refuse(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        err: &ProtocolError,
+    ) -> Result<(), ChatError> {
         log::info!("{:?}: {err}; closing", chat.channel());
         if let Some(reply) = err.reply() {
             push(chat, &reply)?;
@@ -184,24 +188,37 @@ impl RespConnection {
     }
 }
 
+thread_local! {
+    /// One encoder per loop thread: the small replies of every connection are encoded into
+    /// its shared blocks, so a connection keeps no encoding memory between replies.
+    static ENCODER: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::default());
+}
+
 /// Queues `reply`, sharing its large values.
 fn push(chat: &mut ChatContext<'_, '_>, reply: &Reply) -> Result<(), ChatError> {
-    let mut enc = Encoder::default();
-    reply.encode(&mut enc);
-    for part in enc.finish() {
-        chat.push(part)?;
-    }
-    Ok(())
+    ENCODER.with(|enc| {
+        // Never borrowed twice: pushing does not call back into this function.
+        let mut enc = enc.borrow_mut();
+        reply.encode(&mut enc);
+        enc.drain(|part| chat.push(part))
+    })
 }
 
 impl ChatHandler for RespConnection {
     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
-        let frame = chat.take_data();
-        match self.parser.frame(frame) {
+        // Header lines are only read: parse them in place and keep the buffer's memory.
+        let parsed = if self.parser.wants_payload() {
+            self.parser.frame(chat.take_data())
+        } else {
+            let parsed = self.parser.frame_ref(chat.data());
+            chat.clear_data();
+            parsed
+        };
+        match parsed {
             Parsed::Incomplete => {}
             Parsed::Command(args) => self.run(chat, &args)?,
             Parsed::Error(err) => {
-                RespConnection::refuse(chat, &err)?;
+                self.refuse(chat, &err)?;
                 return Ok(());
             }
         }
@@ -213,7 +230,8 @@ impl ChatHandler for RespConnection {
     fn handle_error(&mut self, chat: &mut ChatContext<'_, '_>, err: BoxError) -> HandlerResult {
         if let Some(ChatError::InputLimit { .. }) = err.downcast_ref::<ChatError>() {
             // A line went past its limit: the framer kept nothing of it.
-            RespConnection::refuse(chat, &self.parser.input_limit_error())?;
+            let err = self.parser.input_limit_error();
+            self.refuse(chat, &err)?;
             return Ok(());
         }
         log::warn!("{:?}: {err}; closing", chat.channel());

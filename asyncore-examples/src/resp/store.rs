@@ -78,34 +78,39 @@ impl Store {
     /// Sets `key` to `value`, with `expiry` deciding its expiry time. Returns the old value.
     pub fn set(&mut self, key: &[u8], value: Bytes, expiry: Expiry) -> Option<Bytes> {
         let value = compact(value);
-        // The key as stored: its own small buffer, never a slice of an input frame.
-        let (stored, old_deadline) = match self.map.get_key_value(key) {
-            Some((k, e)) => (k.clone(), e.expires),
-            None => (Bytes::copy_from_slice(key), None),
-        };
-        let expires = match expiry {
+        let new_deadline = |old: Option<Instant>| match expiry {
             Expiry::Clear => None,
-            Expiry::Keep => old_deadline,
+            Expiry::Keep => old,
             Expiry::At(when) => Some(when),
         };
-        if old_deadline != expires {
-            if let Some(when) = old_deadline {
-                self.deadlines.remove(&(when, stored.clone()));
+        // The common case, an existing key whose deadline does not change: one lookup.
+        if let Some(entry) = self.map.get_mut(key) {
+            let old_deadline = entry.expires;
+            let expires = new_deadline(old_deadline);
+            entry.expires = expires;
+            let previous = std::mem::replace(&mut entry.value, value);
+            if old_deadline != expires {
+                // The key as stored, for the deadline index.
+                if let Some((stored, _)) = self.map.get_key_value(key) {
+                    let stored = stored.clone();
+                    if let Some(when) = old_deadline {
+                        self.deadlines.remove(&(when, stored.clone()));
+                    }
+                    if let Some(when) = expires {
+                        self.deadlines.insert((when, stored));
+                    }
+                }
             }
-            if let Some(when) = expires {
-                self.deadlines.insert((when, stored.clone()));
-            }
+            return Some(previous);
         }
-        match self.map.get_mut(key) {
-            Some(entry) => {
-                entry.expires = expires;
-                Some(std::mem::replace(&mut entry.value, value))
-            }
-            None => {
-                self.map.insert(stored, Entry { value, expires });
-                None
-            }
+        // A new key: its own small buffer, never a slice of an input frame.
+        let stored = Bytes::copy_from_slice(key);
+        let expires = new_deadline(None);
+        if let Some(when) = expires {
+            self.deadlines.insert((when, stored.clone()));
         }
+        self.map.insert(stored, Entry { value, expires });
+        None
     }
 
     /// Removes `key`; returns whether it existed.
