@@ -188,6 +188,9 @@ impl RespConnection {
     }
 }
 
+/// Payloads from this size on are taken without a copy (see `found_terminator`).
+const SHARE_PAYLOAD_AT: usize = 4096;
+
 thread_local! {
     /// One encoder per loop thread: the small replies of every connection are encoded into
     /// its shared blocks, so a connection keeps no encoding memory between replies.
@@ -207,8 +210,15 @@ fn push(chat: &mut ChatContext<'_, '_>, reply: &Reply) -> Result<(), ChatError> 
 impl ChatHandler for RespConnection {
     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
         // Header lines are only read: parse them in place and keep the buffer's memory.
-        let parsed = if self.parser.wants_payload() {
+        let parsed = if self.parser.wants_payload() && chat.data().len() >= SHARE_PAYLOAD_AT {
+            // A large payload keeps the memory it arrived in: no copy.
             self.parser.frame(chat.take_data())
+        } else if self.parser.wants_payload() {
+            // A small one is copied out, so that the input buffer is never shared and
+            // keeps being reused in place.
+            let payload = Bytes::copy_from_slice(chat.data());
+            chat.clear_data();
+            self.parser.frame(payload)
         } else {
             let parsed = self.parser.frame_ref(chat.data());
             chat.clear_data();
