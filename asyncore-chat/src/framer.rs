@@ -10,6 +10,9 @@ use asyncore_core::HandlerResult;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 
+/// Frames up to this many bytes are copied out by `take_data` rather than split off.
+const COPY_SMALL_FRAMES: usize = 256;
+
 /// The default input limit: 64 KiB in one frame (Python's `ac_in_buffer_size`, and the
 /// longest inline command a Redis server takes).
 pub const DEFAULT_MAX_INPUT: usize = 64 * 1024;
@@ -130,8 +133,16 @@ impl Framing {
     }
 
     /// Takes the collected frame, leaving the buffer empty. Python:
-    /// `async_chat._get_data()`. No copy: the frame takes the buffer's memory with it.
+    /// `async_chat._get_data()`. No copy for a frame over 256 bytes: it takes the buffer's
+    /// memory with it; a shorter one is copied (cheaper than sharing the buffer).
     pub fn take_data(&mut self) -> Bytes {
+        if self.incoming.len() <= COPY_SMALL_FRAMES {
+            // A short frame is cheaper copied than split off: splitting would share the
+            // buffer and make the next reads allocate a new one.
+            let frame = Bytes::copy_from_slice(&self.incoming);
+            self.incoming.clear();
+            return frame;
+        }
         let frame = self.incoming.split().freeze();
         if frame.len() > KEEP_INCOMING {
             // The rest of the buffer shares the frame's allocation: do not keep it alive.
