@@ -350,9 +350,9 @@ for CPython); its own p50/p99. The geomean rows are over ping_inline, ping_mbulk
 - Scenario 5: {} connections to `chat_server`, the last one talks (at most 16 messages \
 ahead of the slowest listener); every other one must receive every message, checked; \
 throughput is messages delivered per second, CPU per delivered message.\n\
-- `TCP_NODELAY` on accepted connections: redis-server, the tokio and CPython anchors and \
-chat_echo set it; echo_server, resp_server and chat_server do what they do (at this \
-writing, not). Soft descriptor limit raised to {limit}. The machine is shared and noisy: compare ratios from one run.\n",
+- `TCP_NODELAY` is set on accepted connections by every server here (ours and the \
+anchors). `resp_server --threads 2` runs two loops, pinned like every server to one CPU: \
+on this 2-core machine the client takes the other. Soft descriptor limit raised to {limit}. The machine is shared and noisy: compare ratios from one run.\n",
         s.duration, s.redis_requests[0], s.redis_requests[1], s.framing_seconds, s.chat_users
     );
     text + &pinning

@@ -196,6 +196,12 @@ impl Bench {
     pub fn redis_protocol(&mut self) -> Result<(), String> {
         let systems = [
             self.ours("resp_server", "resp_server", &[]),
+            // Issue 7's loop per core: two loops on one port, one shared key space.
+            self.ours(
+                "resp_server --threads 2",
+                "resp_server",
+                &["--threads", "2"],
+            ),
             self.redis(),
             self.anchor_program("tokio current_thread RESP", "tokio_resp")?,
             self.python_anchor("CPython 3.11 asynchat RESP", "resp_asynchat.py"),
