@@ -80,7 +80,9 @@ impl FrameSink for FrameVec {
 pub struct Framing {
     terminator: Terminator,
     /// Searches for the current (or last) byte terminator; kept across switches to counts.
-    finder: Option<memmem::Finder<'static>>,
+    /// Boxed: a searcher is a few hundred bytes, and a channel that never used a byte
+    /// terminator (an idle one) should not carry it.
+    finder: Option<Box<memmem::Finder<'static>>>,
     incoming: BytesMut,
     frame_len: usize,
     max_input: Option<usize>,
@@ -120,7 +122,7 @@ impl Framing {
         if let Terminator::Bytes(d) = &terminator {
             let cached = self.finder.as_ref().map(|f| f.needle());
             if cached != Some(d.as_bytes()) {
-                self.finder = Some(memmem::Finder::new(d.as_bytes()).into_owned());
+                self.finder = Some(Box::new(memmem::Finder::new(d.as_bytes()).into_owned()));
             }
         }
         self.terminator = terminator;
