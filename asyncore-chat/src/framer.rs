@@ -269,9 +269,11 @@ fn run<S: FrameSink + ?Sized>(
             Terminator::Count(n) => Step::Count(*n),
             Terminator::Bytes(d) => {
                 let needle = d.as_bytes();
-                let at = match &f.finder {
-                    Some(finder) => finder.find(rest),
-                    None => memmem::find(rest, needle),
+                let at = match (&f.finder, needle) {
+                    // One byte (`\n`, `\r`): plain memchr, without the searcher's setup.
+                    (_, [byte]) => memchr::memchr(*byte, rest),
+                    (Some(finder), _) => finder.find(rest),
+                    (None, _) => memmem::find(rest, needle),
                 };
                 match at {
                     Some(at) => Step::Found {
