@@ -125,7 +125,12 @@ impl Output {
     pub(crate) fn push(&mut self, chan: &mut Channel, mut data: Bytes) -> Result<(), ChatError> {
         self.check_open(chan)?;
         while !data.is_empty() {
-            let piece = data.split_to(data.len().min(self.out_buffer_size));
+            // Most pushes fit one piece: no split (and no refcount traffic) for them.
+            let piece = if data.len() <= self.out_buffer_size {
+                std::mem::take(&mut data)
+            } else {
+                data.split_to(self.out_buffer_size)
+            };
             if self.fifo.is_empty() {
                 chan.out_queue_mut().push(piece);
             } else {
