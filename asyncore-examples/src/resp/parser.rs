@@ -275,6 +275,15 @@ impl RequestParser {
         }
     }
 
+    /// Gives back the argument vector of a command that has run, so that the next
+    /// request reuses its memory instead of allocating another.
+    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
+        if self.args.capacity() == 0 {
+            args.clear();
+            self.args = args;
+        }
+    }
+
     /// Whether the next frame is an argument's payload, which the parser keeps (hand it
     /// over with [`frame`](Self::frame)); every other frame is only read, and can be
     /// given by reference to [`frame_ref`](Self::frame_ref).

@@ -226,7 +226,10 @@ impl ChatHandler for RespConnection {
         };
         match parsed {
             Parsed::Incomplete => {}
-            Parsed::Command(args) => self.run(chat, &args)?,
+            Parsed::Command(args) => {
+                self.run(chat, &args)?;
+                self.parser.recycle(args);
+            }
             Parsed::Error(err) => {
                 self.refuse(chat, &err)?;
                 return Ok(());
