@@ -51,25 +51,28 @@ pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopErr
     } else {
         wait_time(map, timeout)
     };
-    if let Some(poller) = map.poller.as_mut() {
-        match poller.poll.poll(&mut poller.events, Some(wait)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => poller.events.clear(),
-            Err(e) => return Err(LoopError::Io(e)),
-        }
-        let events: Vec<(ChannelId, u8)> = poller
-            .events
-            .iter()
-            .filter(|ev| ev.token() != WAKER_TOKEN) // `after_io` drains the waker.
-            .map(|ev| (ChannelId::from_token(ev.token()), event_bits(ev)))
-            .collect();
-        for (id, bits) in events {
+    // The poller is taken out of the map while its events are recorded, so that they can
+    // be read in place while the map's channels are updated (no copy of the events).
+    if let Some(mut poller) = map.poller.take() {
+        let waited = match poller.poll.poll(&mut poller.events, Some(wait)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                poller.events.clear();
+                Ok(())
+            }
+            Err(e) => Err(LoopError::Io(e)),
+        };
+        // `after_io` drains the waker; its token names no channel.
+        for ev in poller.events.iter().filter(|ev| ev.token() != WAKER_TOKEN) {
+            let id = ChannelId::from_token(ev.token());
             // A stale token (its channel closed) finds no entry and is dropped here.
             if let Some(entry) = map.entry_mut(id) {
-                entry.chan.set_ready(bits);
+                entry.chan.set_ready(event_bits(ev));
                 map.mark_active(id);
             }
         }
+        map.poller = Some(poller);
+        waited?;
     } else {
         std::thread::sleep(wait);
     }
