@@ -225,11 +225,7 @@ fn http_client_fetches_every_url_and_reports_errors() {
 #[test]
 fn http_client_logs_events_under_the_url() {
     let (url, server) = http_server(1, RESPONSE);
-    let out = std::process::Command::new(HTTP_CLIENT)
-        .arg(&url)
-        .env("RUST_LOG", "debug")
-        .output()
-        .unwrap();
+    let out = common::run_env(HTTP_CLIENT, &[&url], &[("RUST_LOG", "debug")]);
     server.join().unwrap();
     assert!(out.status.success());
     let log = String::from_utf8_lossy(&out.stderr);
@@ -264,11 +260,7 @@ fn http_client_rejects_a_bad_url() {
 #[test]
 fn loop_count_counts_passes_until_the_map_is_empty() {
     let (url, server) = http_server(1, RESPONSE);
-    let out = std::process::Command::new(LOOP_COUNT)
-        .arg(&url)
-        .env("RUST_LOG", "debug")
-        .output()
-        .unwrap();
+    let out = common::run_env(LOOP_COUNT, &[&url], &[("RUST_LOG", "debug")]);
     server.join().unwrap();
     assert!(out.status.success());
     assert_eq!(

@@ -15,8 +15,14 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Runs `exe ARGS` to completion (killed at the deadline) and returns its output.
 pub fn run(exe: &str, args: &[&str]) -> Output {
+    run_env(exe, args, &[])
+}
+
+/// As [`run`], with extra environment variables (e.g. `RUST_LOG`).
+pub fn run_env(exe: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let child = Command::new(exe)
         .args(args)
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
