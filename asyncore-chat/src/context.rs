@@ -216,6 +216,20 @@ impl<'s, 'a> ChatContext<'s, 'a> {
         self.framing.clear_data();
     }
 
+    /// Whether input framing is paused: by hand, or because a push took the queued
+    /// output over the high [`Watermarks`]. A protocol that cuts its own input should
+    /// stop there and [`unread`](Self::unread) the rest.
+    pub fn is_paused(&self) -> bool {
+        self.framing.is_paused()
+    }
+
+    /// Gives back the last `n` bytes of the input `collect_incoming_data` is being handed
+    /// now, unused: they come again on resume (or with the next input). Not in Python; see
+    /// [`Framing::unread`].
+    pub fn unread(&mut self, n: usize) {
+        self.framing.unread(n);
+    }
+
     /// The framing state (terminator, collected frame, input limit).
     pub fn framing(&mut self) -> &mut Framing {
         self.framing

@@ -88,6 +88,11 @@ pub struct Framing {
     max_input: Option<usize>,
     paused: bool,
     discarded: bool,
+    /// Bytes at the end of the input being handed to `collect_incoming_data` that the sink
+    /// gives back (see [`Framing::unread`]).
+    unread: usize,
+    /// The sink gave input back: framing stops until the next feed or resume.
+    gave_back: bool,
 }
 
 impl Framing {
@@ -100,6 +105,8 @@ impl Framing {
             max_input: Some(DEFAULT_MAX_INPUT),
             paused: false,
             discarded: false,
+            unread: 0,
+            gave_back: false,
         };
         framing.set_terminator(terminator);
         framing
@@ -204,6 +211,65 @@ impl Framing {
         self.paused
     }
 
+    /// Gives back the last `n` bytes of the input that `collect_incoming_data` is being
+    /// handed now, unused (`n` larger than that input gives back all of it). Not in Python.
+    ///
+    /// The framer stops framing the current input there and keeps those bytes with the rest
+    /// of it; they come again, first, the next time it frames: at
+    /// [`resume`](Framer::resume) if paused, else with the next input fed. A count
+    /// terminator gets back what it had counted of them, and a terminator that came after
+    /// them is found again later.
+    ///
+    /// For a protocol that cuts its own input ([`Terminator::None`]) and has to stop
+    /// part-way: after the request whose reply took the output over the high
+    /// [`Watermarks`](crate::Watermarks) (the framer is then paused), the requests after it
+    /// wait unread, and nothing is lost. Keep a request cut by the end of the input in your
+    /// own buffer instead: given back, it would be handed over again, and parsed again,
+    /// with every read until it is whole.
+    ///
+    /// ```
+    /// use asyncore_chat::{FrameSink, Framer, Framing, Terminator};
+    /// use asyncore_core::HandlerResult;
+    ///
+    /// /// Takes one byte at a time and pauses after each one.
+    /// #[derive(Default)]
+    /// struct OneByOne(Vec<u8>);
+    ///
+    /// impl FrameSink for OneByOne {
+    ///     fn collect_incoming_data(&mut self, f: &mut Framing, data: &[u8]) -> HandlerResult {
+    ///         self.0.push(data[0]);
+    ///         f.pause();
+    ///         f.unread(data.len() - 1);
+    ///         Ok(())
+    ///     }
+    ///     fn found_terminator(&mut self, _: &mut Framing) -> HandlerResult { Ok(()) }
+    /// }
+    ///
+    /// let mut framer = Framer::new(Terminator::None);
+    /// let mut sink = OneByOne::default();
+    /// framer.feed(b"abc", &mut sink)?;
+    /// assert_eq!((&sink.0[..], framer.pending()), (&b"a"[..], &b"bc"[..]));
+    /// framer.resume(&mut sink)?;
+    /// framer.resume(&mut sink)?;
+    /// assert_eq!((&sink.0[..], framer.pending()), (&b"abc"[..], &b""[..]));
+    /// # Ok::<(), asyncore_core::BoxError>(())
+    /// ```
+    pub fn unread(&mut self, n: usize) {
+        self.unread = n;
+    }
+
+    /// What the sink gave back of the `len` bytes just handed to it (at most `len`), or
+    /// `None` when it used them all.
+    fn take_unread(&mut self, len: usize) -> Option<usize> {
+        let n = std::mem::take(&mut self.unread).min(len);
+        if n == 0 {
+            return None;
+        }
+        self.frame_len -= n.min(self.frame_len);
+        self.gave_back = true;
+        Some(n)
+    }
+
     /// Drops the collected frame and all buffered input, also the rest of the input being
     /// fed now. Python: the input half of `async_chat.discard_buffers()`.
     pub fn discard(&mut self) {
@@ -222,6 +288,7 @@ impl Framing {
             }
         }
         self.frame_len = len;
+        self.unread = 0;
         sink.collect_incoming_data(self, data)
     }
 
@@ -230,11 +297,14 @@ impl Framing {
         sink.found_terminator(self)
     }
 
-    /// How many bytes of pending input to move at a time to finish a cut terminator.
+    /// How many bytes of pending input to move at a time to finish a cut terminator or a
+    /// count. With no terminator to find, all of it goes at once.
     fn bridge_len(&self) -> usize {
         match &self.terminator {
             Terminator::Bytes(d) => d.as_bytes().len().saturating_sub(1).max(1),
-            _ => 1,
+            t if t.collects_all() => usize::MAX,
+            Terminator::Count(n) => *n,
+            Terminator::None => usize::MAX,
         }
     }
 }
@@ -291,31 +361,45 @@ fn run<S: FrameSink + ?Sized>(
         let result = match step {
             Step::CollectAll => {
                 pos = data.len();
+                let mut counted = 0;
                 if let Terminator::Count(n) = &mut f.terminator {
-                    *n -= rest.len().min(*n);
+                    counted = rest.len().min(*n);
+                    *n -= counted;
                 }
-                f.deliver(sink, rest)
+                let r = f.deliver(sink, rest);
+                if let Some(n) = f.take_unread(rest.len()) {
+                    if let Terminator::Count(left) = &mut f.terminator {
+                        *left += n.min(counted);
+                    }
+                    return (pos - n, r);
+                }
+                r
             }
             Step::Count(n) => {
                 pos += n;
                 f.terminator = Terminator::Count(0);
-                match f.deliver(sink, &rest[..n]) {
-                    Ok(()) => f.found(sink),
-                    Err(e) => Err(e),
+                let r = f.deliver(sink, &rest[..n]);
+                if let Some(unread) = f.take_unread(n) {
+                    if f.terminator == Terminator::Count(0) {
+                        f.terminator = Terminator::Count(unread);
+                    }
+                    return (pos - unread, r);
                 }
+                r.and_then(|()| f.found(sink))
             }
             Step::Found { at, len } => {
                 pos += at + len;
                 // Python does not report the empty string ("source of subtle bugs").
-                let collected = if at > 0 {
+                let r = if at > 0 {
                     f.deliver(sink, &rest[..at])
                 } else {
                     Ok(())
                 };
-                match collected {
-                    Ok(()) => f.found(sink),
-                    Err(e) => Err(e),
+                if let Some(unread) = f.take_unread(at) {
+                    // The terminator is found again after the bytes given back.
+                    return (pos - len - unread, r);
                 }
+                r.and_then(|()| f.found(sink))
             }
             Step::Partial { keep } => {
                 pos = data.len() - keep;
@@ -325,6 +409,9 @@ fn run<S: FrameSink + ?Sized>(
                 } else {
                     Ok(())
                 };
+                if let Some(unread) = f.take_unread(take) {
+                    return (pos - unread, r);
+                }
                 if keep > 0 && r.is_ok() {
                     return (pos, r);
                 }
@@ -436,6 +523,7 @@ impl Framer {
     /// the frame it was handling), or [`ChatError::InputLimit`] (then the buffered input
     /// and the collected frame are dropped).
     pub fn feed<S: FrameSink + ?Sized>(&mut self, data: &[u8], sink: &mut S) -> HandlerResult {
+        self.framing.gave_back = false;
         self.apply_discard();
         let result = self.feed_inner(data, sink);
         self.apply_discard();
@@ -474,6 +562,7 @@ impl Framer {
     /// As [`feed`](Self::feed).
     pub fn resume<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
         self.framing.paused = false;
+        self.framing.gave_back = false;
         self.apply_discard();
         let result = if self.pending.is_empty() {
             Ok(())
@@ -504,7 +593,7 @@ impl Framer {
     }
 
     fn can_run(&self) -> bool {
-        !self.framing.paused && !self.framing.discarded
+        !self.framing.paused && !self.framing.discarded && !self.framing.gave_back
     }
 
     fn apply_discard(&mut self) {

@@ -246,6 +246,121 @@ fn pause_keeps_the_rest_until_resume() {
     assert!(framer.pending().is_empty());
 }
 
+/// Gives back part of each input it is handed: the plan says how many bytes, and whether
+/// to pause as well.
+#[derive(Default)]
+struct GiveBack {
+    events: Vec<Ev>,
+    plan: Vec<(usize, bool)>,
+}
+
+impl FrameSink for GiveBack {
+    fn collect_incoming_data(&mut self, f: &mut Framing, data: &[u8]) -> HandlerResult {
+        let (unread, pause) = if self.plan.is_empty() {
+            (0, false)
+        } else {
+            self.plan.remove(0)
+        };
+        self.events
+            .push(Ev::Data(data[..data.len() - unread].to_vec()));
+        f.unread(unread);
+        if pause {
+            f.pause();
+        }
+        Ok(())
+    }
+
+    fn found_terminator(&mut self, _f: &mut Framing) -> HandlerResult {
+        self.events.push(Ev::Found);
+        Ok(())
+    }
+}
+
+#[test]
+fn unread_input_waits_for_resume_when_paused() {
+    let mut framer = Framer::new(Terminator::None);
+    let mut sink = GiveBack {
+        plan: vec![(4, true), (2, true)],
+        ..GiveBack::default()
+    };
+    framer.feed(b"abcdef", &mut sink).unwrap();
+    assert_eq!(sink.events, [data("ab")]);
+    assert_eq!(framer.pending(), b"cdef");
+    framer.resume(&mut sink).unwrap();
+    assert_eq!(framer.pending(), b"ef");
+    framer.resume(&mut sink).unwrap();
+    assert_eq!(sink.events, [data("ab"), data("cd"), data("ef")]);
+    assert!(framer.pending().is_empty());
+    // The input limit counts what was kept, not what was given back.
+    assert_eq!(framer.frame_len(), 6);
+}
+
+#[test]
+fn unread_input_comes_first_with_the_next_feed() {
+    let mut framer = Framer::new(Terminator::None);
+    let mut sink = GiveBack {
+        plan: vec![(3, false)],
+        ..GiveBack::default()
+    };
+    framer.feed(b"abcdef", &mut sink).unwrap();
+    // Not handed over again within the same feed.
+    assert_eq!(sink.events, [data("abc")]);
+    assert_eq!(framer.pending(), b"def");
+    framer.feed(b"gh", &mut sink).unwrap();
+    assert_eq!(sink.events, [data("abc"), data("defgh")]);
+    assert!(framer.pending().is_empty());
+}
+
+#[test]
+fn a_terminator_after_unread_input_is_found_again() {
+    let mut framer = Framer::new(Terminator::LF);
+    let mut sink = GiveBack {
+        plan: vec![(1, true)],
+        ..GiveBack::default()
+    };
+    framer.feed(b"abc\ndef\n", &mut sink).unwrap();
+    assert_eq!(sink.events, [data("ab")]);
+    assert_eq!(framer.pending(), b"c\ndef\n");
+    framer.resume(&mut sink).unwrap();
+    assert_eq!(
+        sink.events,
+        [data("ab"), data("c"), Ev::Found, data("def"), Ev::Found]
+    );
+}
+
+#[test]
+fn a_count_gets_back_what_it_counted_of_unread_input() {
+    // The count is reached in this input, and given back in part.
+    let mut framer = Framer::new(Terminator::Count(5));
+    let mut sink = GiveBack {
+        plan: vec![(2, true)],
+        ..GiveBack::default()
+    };
+    framer.feed(b"abcdefg", &mut sink).unwrap();
+    assert_eq!(framer.get_terminator(), &Terminator::Count(2));
+    assert_eq!(framer.pending(), b"defg");
+    framer.resume(&mut sink).unwrap();
+    assert_eq!(
+        sink.events,
+        [data("abc"), data("de"), Ev::Found, data("fg")]
+    );
+
+    // The count is not reached yet.
+    let mut framer = Framer::new(Terminator::Count(10));
+    let mut sink = GiveBack {
+        plan: vec![(1, true)],
+        ..GiveBack::default()
+    };
+    framer.feed(b"abcd", &mut sink).unwrap();
+    assert_eq!(framer.get_terminator(), &Terminator::Count(7));
+    framer.resume(&mut sink).unwrap();
+    framer.feed(b"efghij", &mut sink).unwrap();
+    assert_eq!(
+        sink.events,
+        [data("abc"), data("d"), data("efghij"), Ev::Found]
+    );
+}
+
 #[test]
 fn discard_drops_the_rest_of_the_input() {
     struct Discarder(usize);
