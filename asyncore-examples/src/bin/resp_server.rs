@@ -7,8 +7,9 @@
 //!              no idle timeout, 1 thread)
 //! ```
 //! With `--threads N`, N loops share the port (`SO_REUSEPORT`) and one key space (behind a
-//! mutex taken once per command), so every client sees every key. `--use-poll` runs the
-//! loops on the `poll(2)` reference backend instead of mio (for comparisons).
+//! mutex taken once per read: the requests of one read run under one lock), so every client
+//! sees every key. `--use-poll` runs the loops on the `poll(2)` reference backend instead of
+//! mio (for comparisons).
 //! Talk to it with `redis-cli -p 6380`, or load it with `redis-benchmark -p 6380`. SIGINT
 //! or SIGTERM shuts it down gracefully.
 

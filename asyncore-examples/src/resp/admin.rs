@@ -34,12 +34,12 @@ pub(crate) static CLIENT: &[Spec] = &[
 ];
 
 /// A container command without its subcommand; the arity check never lets it run.
-pub(crate) fn no_subcommand(_: &mut Exec<'_>, _: &[Bytes]) -> Reply {
+pub(crate) fn no_subcommand(_: &mut Exec<'_>, _: &[&[u8]]) -> Reply {
     syntax_error()
 }
 
 /// `FLUSHDB` / `FLUSHALL [SYNC | ASYNC]`: both empty the one key space.
-pub(crate) fn flush(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+pub(crate) fn flush(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     let mode_ok = match a {
         [_] => true,
         [_, mode] => mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async"),
@@ -53,8 +53,8 @@ pub(crate) fn flush(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
 }
 
 /// `SELECT index`: only database 0 exists.
-pub(crate) fn select(_: &mut Exec<'_>, a: &[Bytes]) -> Reply {
-    match parse_i64(&a[1]).map(i32::try_from) {
+pub(crate) fn select(_: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
+    match parse_i64(a[1]).map(i32::try_from) {
         Some(Ok(0)) => Reply::OK,
         Some(Ok(_)) => Reply::error("ERR DB index is out of range"),
         _ => not_an_integer(),
@@ -62,12 +62,12 @@ pub(crate) fn select(_: &mut Exec<'_>, a: &[Bytes]) -> Reply {
 }
 
 /// `COMMAND` alone: the details of every command; we give none.
-pub(crate) fn command(_: &mut Exec<'_>, _: &[Bytes]) -> Reply {
+pub(crate) fn command(_: &mut Exec<'_>, _: &[&[u8]]) -> Reply {
     Reply::Array(Vec::new())
 }
 
 /// `COMMAND LIST`: the command names (no `FILTERBY`).
-fn command_list(_: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+fn command_list(_: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     if a.len() != 2 {
         return syntax_error();
     }
@@ -88,7 +88,7 @@ fn parameters(x: &Exec<'_>) -> [(&'static str, String); 4] {
 /// or a glob pattern (answered with the names it matches), case-insensitively; each
 /// parameter appears once. (Redis answers in its hash table's order; we answer in the
 /// order asked.)
-fn config_get(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+fn config_get(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     let params = parameters(x);
     let mut seen = [false; 4];
     let mut out = Vec::new();
@@ -105,7 +105,7 @@ fn config_get(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
                 let shown = if is_pattern {
                     Reply::bulk(name)
                 } else {
-                    Reply::Bulk(arg.clone())
+                    Reply::bulk(arg)
                 };
                 out.push(shown);
                 out.push(Reply::bulk(value));
@@ -121,8 +121,8 @@ fn valid_attribute(value: &[u8]) -> bool {
 }
 
 /// `CLIENT SETNAME name` (an empty name clears it).
-fn client_setname(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
-    let name = &a[2];
+fn client_setname(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
+    let name = a[2];
     if !valid_attribute(name) {
         return Reply::error(
             "ERR Client names cannot contain spaces, newlines or special characters.",
@@ -134,8 +134,8 @@ fn client_setname(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
 
 /// `CLIENT SETINFO LIB-NAME|LIB-VER value`, as Redis 7.2 answers it (7.0 has no
 /// `SETINFO`; clients of 7.2 send it at start and ignore the error of older servers).
-fn client_setinfo(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
-    let (attr, value) = (&a[2], &a[3]);
+fn client_setinfo(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
+    let (attr, value) = (a[2], a[3]);
     let slot = if attr.eq_ignore_ascii_case(b"lib-name") {
         &mut x.session.lib_name
     } else if attr.eq_ignore_ascii_case(b"lib-ver") {

@@ -35,6 +35,50 @@ pub struct Exec<'a> {
     pub limits: Limits,
     /// The command's time: keys due at or before it have expired.
     pub now: Instant,
+    /// The request's bytes, when they are a buffer of their own: a large value is stored
+    /// as a slice of it instead of a copy (see [`Exec::value`]).
+    pub shared: Option<&'a Bytes>,
+}
+
+/// Values from this size on are stored as a slice of their request's buffer, when it has
+/// one and they are most of it.
+pub const SHARE_VALUE_AT: usize = 64 * 1024;
+
+impl Exec<'_> {
+    /// `arg` (an argument of the request) as a value to store: a slice of the request's
+    /// buffer for a large value that is most of it, else a copy of its own. So a stored
+    /// value never keeps much more memory alive than its own bytes.
+    ///
+    /// ```
+    /// use asyncore_examples::resp::{Exec, Limits, Session, Store};
+    /// use bytes::Bytes;
+    ///
+    /// let request = Bytes::from(vec![b'v'; 100_000]);
+    /// let (mut store, mut session) = (Store::new(), Session::default());
+    /// let x = Exec {
+    ///     store: &mut store,
+    ///     session: &mut session,
+    ///     limits: Limits::default(),
+    ///     now: std::time::Instant::now(),
+    ///     shared: Some(&request),
+    /// };
+    /// let large = x.value(&request[10..]);
+    /// assert_eq!(large.as_ptr(), request[10..].as_ptr()); // shared, not copied
+    /// let small = x.value(&request[..10]);
+    /// assert_ne!(small.as_ptr(), request.as_ptr()); // copied
+    /// ```
+    pub fn value(&self, arg: &[u8]) -> Bytes {
+        if let Some(request) = self.shared {
+            let inside = {
+                let (outer, inner) = (request.as_ptr_range(), arg.as_ptr_range());
+                outer.start <= inner.start && inner.end <= outer.end
+            };
+            if inside && arg.len() >= SHARE_VALUE_AT && arg.len() * 2 >= request.len() {
+                return request.slice_ref(arg);
+            }
+        }
+        Bytes::copy_from_slice(arg)
+    }
 }
 
 /// What the connection does after a command.
@@ -52,12 +96,12 @@ pub enum Action {
 pub(crate) struct Spec {
     pub(crate) name: &'static str,
     arity: i32,
-    run: fn(&mut Exec<'_>, &[Bytes]) -> Reply,
+    run: fn(&mut Exec<'_>, &[&[u8]]) -> Reply,
     subcommands: &'static [Spec],
     closes: bool,
 }
 
-const fn cmd(name: &'static str, arity: i32, run: fn(&mut Exec<'_>, &[Bytes]) -> Reply) -> Spec {
+const fn cmd(name: &'static str, arity: i32, run: fn(&mut Exec<'_>, &[&[u8]]) -> Reply) -> Spec {
     Spec {
         name,
         arity,
@@ -70,13 +114,13 @@ const fn cmd(name: &'static str, arity: i32, run: fn(&mut Exec<'_>, &[Bytes]) ->
 /// The commands, in the order `COMMAND LIST` shows them.
 pub(crate) static COMMANDS: &[Spec] = &[
     cmd("ping", -1, ping),
-    cmd("echo", 2, |_, a| Reply::Bulk(a[1].clone())),
+    cmd("echo", 2, |_, a| Reply::bulk(a[1])),
     cmd("set", -3, set),
-    cmd("get", 2, |x, a| bulk_or_null(x.store.get(&a[1]))),
+    cmd("get", 2, |x, a| bulk_or_null(x.store.get(a[1]))),
     cmd("del", -2, del),
     cmd("exists", -2, exists),
-    cmd("incr", 2, |x, a| incr_by(x, &a[1], 1)),
-    cmd("decr", 2, |x, a| incr_by(x, &a[1], -1)),
+    cmd("incr", 2, |x, a| incr_by(x, a[1], 1)),
+    cmd("decr", 2, |x, a| incr_by(x, a[1], -1)),
     cmd("incrby", 3, incrby),
     cmd("decrby", 3, decrby),
     cmd("mget", -2, mget),
@@ -107,7 +151,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
 pub(crate) const fn subcommand(
     name: &'static str,
     arity: i32,
-    run: fn(&mut Exec<'_>, &[Bytes]) -> Reply,
+    run: fn(&mut Exec<'_>, &[&[u8]]) -> Reply,
 ) -> Spec {
     cmd(name, arity, run)
 }
@@ -116,7 +160,6 @@ pub(crate) const fn subcommand(
 ///
 /// ```
 /// use asyncore_examples::resp::{execute, Action, Exec, Limits, Reply, Session, Store};
-/// use bytes::Bytes;
 ///
 /// let (mut store, mut session) = (Store::new(), Session::default());
 /// let mut x = Exec {
@@ -124,9 +167,10 @@ pub(crate) const fn subcommand(
 ///     session: &mut session,
 ///     limits: Limits::default(),
 ///     now: std::time::Instant::now(),
+///     shared: None,
 /// };
 /// let run = |x: &mut Exec<'_>, words: &[&str]| {
-///     let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+///     let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
 ///     match execute(x, &args) {
 ///         Action::Reply(r) | Action::ReplyAndClose(r) => r.to_bytes(),
 ///     }
@@ -135,7 +179,7 @@ pub(crate) const fn subcommand(
 /// assert_eq!(run(&mut x, &["INCR", "k"]), b":42\r\n");
 /// assert_eq!(run(&mut x, &["GET", "k", "x"]), b"-ERR wrong number of arguments for 'get' command\r\n");
 /// ```
-pub fn execute(x: &mut Exec<'_>, args: &[Bytes]) -> Action {
+pub fn execute(x: &mut Exec<'_>, args: &[&[u8]]) -> Action {
     x.store.expire_due(x.now);
     let Some(name) = args.first() else {
         return Action::Reply(unknown_command(args));
@@ -144,7 +188,7 @@ pub fn execute(x: &mut Exec<'_>, args: &[Bytes]) -> Action {
         return Action::Reply(unknown_command(args));
     };
     if !spec.subcommands.is_empty() && args.len() >= 2 {
-        match lookup(spec.subcommands, &args[1]) {
+        match lookup(spec.subcommands, args[1]) {
             Some(sub) => spec = sub,
             None => return Action::Reply(unknown_subcommand(args)),
         }
@@ -189,7 +233,7 @@ fn at_most(s: &[u8], n: usize) -> &[u8] {
 
 /// `unknown command '%.128s', with args beginning with: 'a' 'b' ` (arguments quoted
 /// until 128 bytes of them are shown).
-fn unknown_command(args: &[Bytes]) -> Reply {
+fn unknown_command(args: &[&[u8]]) -> Reply {
     let name = args.first().map_or(&b""[..], |a| c_str(a));
     let mut shown = Vec::new();
     for arg in args.iter().skip(1) {
@@ -209,11 +253,11 @@ fn unknown_command(args: &[Bytes]) -> Reply {
 }
 
 /// `unknown subcommand '%.128s'. Try CONTAINER HELP.`
-fn unknown_subcommand(args: &[Bytes]) -> Reply {
+fn unknown_subcommand(args: &[&[u8]]) -> Reply {
     let mut text = b"ERR unknown subcommand '".to_vec();
-    text.extend_from_slice(at_most(c_str(&args[1]), 128));
+    text.extend_from_slice(at_most(c_str(args[1]), 128));
     text.extend_from_slice(b"'. Try ");
-    text.extend(c_str(&args[0]).iter().map(u8::to_ascii_uppercase));
+    text.extend(c_str(args[0]).iter().map(u8::to_ascii_uppercase));
     text.extend_from_slice(b" HELP.");
     Reply::error(text)
 }
@@ -244,23 +288,23 @@ pub(crate) fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn ping(_: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+fn ping(_: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     match a {
         [_] => Reply::Simple("PONG"),
-        [_, msg] => Reply::Bulk(msg.clone()),
+        [_, msg] => Reply::bulk(msg),
         _ => wrong_arity("ping"),
     }
 }
 
-fn del(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+fn del(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     Reply::Integer(count(a[1..].iter().filter(|k| x.store.remove(k)).count()))
 }
 
-fn exists(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+fn exists(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     Reply::Integer(count(a[1..].iter().filter(|k| x.store.contains(k)).count()))
 }
 
-fn mget(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+fn mget(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     Reply::Array(
         a[1..]
             .iter()
@@ -269,27 +313,28 @@ fn mget(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
     )
 }
 
-fn mset(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+fn mset(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     if a[1..].len() % 2 == 1 {
         return wrong_arity("mset");
     }
     for pair in a[1..].chunks_exact(2) {
-        x.store.set(&pair[0], pair[1].clone(), Expiry::Clear);
+        let value = x.value(pair[1]);
+        x.store.set(pair[0], value, Expiry::Clear);
     }
     Reply::OK
 }
 
-fn incrby(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
-    match parse_i64(&a[2]) {
-        Some(by) => incr_by(x, &a[1], by),
+fn incrby(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
+    match parse_i64(a[2]) {
+        Some(by) => incr_by(x, a[1], by),
         None => not_an_integer(),
     }
 }
 
-fn decrby(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
-    match parse_i64(&a[2]) {
+fn decrby(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
+    match parse_i64(a[2]) {
         Some(i64::MIN) => Reply::error("ERR decrement would overflow"),
-        Some(by) => incr_by(x, &a[1], -by),
+        Some(by) => incr_by(x, a[1], -by),
         None => not_an_integer(),
     }
 }
@@ -348,13 +393,13 @@ impl ExpireKind {
 /// `SET key value [NX | XX] [GET] [EX s | PX ms | EXAT t | PXAT t | KEEPTTL]`, with
 /// Redis's rules for which options go together (a repeated option is allowed, a
 /// conflicting one is a syntax error) and its checks of the expiry time.
-fn set(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
+fn set(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
     let (mut nx, mut xx, mut get, mut keep_ttl) = (false, false, false, false);
-    let mut expire: Option<(ExpireKind, &Bytes)> = None;
+    let mut expire: Option<(ExpireKind, &[u8])> = None;
     let mut j = 3;
     while j < a.len() {
-        let opt = &a[j][..];
-        let next = a.get(j + 1);
+        let opt = a[j];
+        let next = a.get(j + 1).copied();
         let kind = ExpireKind::from_option(opt);
         if opt.eq_ignore_ascii_case(b"nx") && !xx {
             nx = true;
@@ -384,13 +429,19 @@ fn set(x: &mut Exec<'_>, a: &[Bytes]) -> Reply {
             Err(reply) => return reply,
         },
     };
-    let key = &a[1];
+    let key = a[1];
+    let value = x.value(a[2]);
+    if !(nx || xx || get) {
+        // The common case: no need to look at the old value.
+        x.store.set(key, value, expiry);
+        return Reply::OK;
+    }
     let old = x.store.get(key).cloned();
     let old_reply = bulk_or_null(old.as_ref());
     if (nx && old.is_some()) || (xx && old.is_none()) {
         return if get { old_reply } else { Reply::Null };
     }
-    x.store.set(key, a[2].clone(), expiry);
+    x.store.set(key, value, expiry);
     if get {
         old_reply
     } else {

@@ -21,12 +21,14 @@ impl World {
 
     /// The reply to the inline request `line`, and whether the connection closes.
     fn run_action(&mut self, line: &str) -> Action {
-        let args = split_args(line.as_bytes()).expect("balanced quotes");
+        let words = split_args(line.as_bytes()).expect("balanced quotes");
+        let args: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
         let mut x = Exec {
             store: &mut self.store,
             session: &mut self.session,
             limits: Limits::default(),
             now: self.now,
+            shared: None,
         };
         execute(&mut x, &args)
     }

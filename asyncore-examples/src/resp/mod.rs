@@ -1,6 +1,6 @@
 //! A Redis-protocol (RESP2) server on `async_chat`: the protocol pieces of `resp_server`.
 //!
-//! - [`parser`]: requests (inline and multibulk) cut by terminators, with Redis's
+//! - [`parser`]: requests (inline and multibulk) cut out of the input in place, with Redis's
 //!   leniencies and error texts.
 //! - [`reply`]: replies and their exact encoding.
 //! - [`store`]: the key space, with expiry times.

@@ -1,34 +1,32 @@
-//! The request parser: RESP2 requests (inline and multibulk) cut by `async_chat`
-//! terminators, with Redis's exact leniencies and error texts.
+//! The request parser: RESP2 requests (inline and multibulk) cut straight out of the
+//! input as it comes, with Redis's exact leniencies and error texts.
 //!
-//! The parser is a state machine; each state names the [`Terminator`] that ends its next
-//! frame, and [`RequestParser::frame`] takes that frame:
+//! [`RequestParser::parse`] looks at the input from the first byte of a request. A whole
+//! request gives its length and its arguments, which borrow the input (nothing is copied
+//! or allocated for it); a request not whole yet gives [`Parsed::Incomplete`], and the
+//! parser remembers how far it got, so the next call, on the same bytes and what came
+//! after them, goes on from there (no byte is parsed twice, however the request is cut).
 //!
 //! ```text
-//! state            terminator        frame                   then
-//! Start            Count(1)          first byte of request   '*' -> MultibulkCount,
-//!                                                            '\n' -> Start (empty line),
-//!                                                            else -> Inline
-//! Inline           "\n"              rest of the line        split (quotes, escapes) -> command
-//! MultibulkCount   "\r"              "N" of "*N"             N <= 0 -> SkipThenStart,
-//!                                                            else BulkLen (skip one byte)
-//! BulkLen          "\r"              "$LEN"                  -> Payload
-//! Payload          Count(1+LEN+2)    byte, LEN bytes, 2 bytes -> BulkLen, or command
-//! SkipThenStart    Count(1)          the byte after "*N\r"   -> Start
-//! Failing          Count(1)          the byte after "\r"     -> protocol error
+//! request      first byte '*': multibulk; anything else: inline
+//! inline       a line up to the first '\n', one '\r' before it dropped, split at blanks
+//!              (quotes and escapes as redis-cli writes them); an empty line is ignored
+//! multibulk    "*N" up to the first '\r', one byte skipped, then N times:
+//!              "$LEN" up to the first '\r', one byte skipped, LEN bytes, two bytes skipped
+//!              N <= 0: an empty request, ignored
 //! ```
 //!
 //! Like Redis (`processMultibulkBuffer`), a header line ends at the first `\r` and the one
 //! byte after it is skipped unseen (it is `\n` in every sane request); the two bytes after
-//! a bulk payload are skipped unseen too; `*0` and negative multibulk counts are empty
-//! requests, ignored; an inline line ends at `\n`, with one `\r` before it dropped. An error
-//! found in a header line is reported once the byte after its `\r` has arrived, as Redis
-//! does.
+//! a payload are skipped unseen too; an error found in a header line is reported once the
+//! byte after its `\r` has arrived. Bounds: a line (inline request or header) of at most
+//! [`MAX_INLINE`] bytes, an argument of at most [`Limits::max_bulk`], a request of at most
+//! [`Limits::max_request`]; so what a connection holds of a request it has not finished is
+//! at most a line, or what the request's headers announced, within the limits.
 
 use super::reply::Reply;
-use asyncore_chat::Terminator;
-use bytes::Bytes;
 use std::fmt;
+use std::ops::Range;
 
 /// The longest bulk argument accepted by default: 512 MiB, Redis's `proto-max-bulk-len`.
 pub const DEFAULT_MAX_BULK: usize = 512 * 1024 * 1024;
@@ -145,73 +143,90 @@ impl fmt::Display for ProtocolError {
 
 impl std::error::Error for ProtocolError {}
 
-/// What a frame completed.
+/// What [`RequestParser::parse`] found at the front of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
-    /// Nothing yet: the request goes on (or was empty and is ignored).
-    Incomplete,
-    /// A whole request: the command name and its arguments (never empty).
-    Command(Vec<Bytes>),
-    /// A malformed request: reply and close.
+    /// The request is not whole yet. Keep the input and call `parse` again with it and
+    /// what follows; the request takes `need` bytes at least (a hint for reserving the
+    /// memory of a large payload at once).
+    Incomplete {
+        /// Bytes the request takes at least, from its first byte.
+        need: usize,
+    },
+    /// The first `len` bytes were a request with nothing to run (an empty line, `*0`,
+    /// `*-1`): Redis ignores them.
+    Empty {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The first `len` bytes were a request: its arguments, the command name first, are
+    /// [`RequestParser::args`] (never empty).
+    Command {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A malformed request: reply with [`ProtocolError::reply`] and close.
     Error(ProtocolError),
 }
 
+/// Where the parser is in the request at the front of the input. Positions count from
+/// the request's first byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum State {
+enum Phase {
+    /// Nothing of the request is known yet.
     Start,
-    Inline { first: u8 },
-    MultibulkCount,
-    SkipThenStart,
-    BulkLen { skip: bool },
-    Payload { len: usize },
-    Failing(ProtocolError),
+    /// An inline request: its line ends at the first `\n`.
+    Inline,
+    /// `*N`: the count ends at the first `\r`.
+    Count,
+    /// The `$LEN` line that starts at `at`.
+    BulkLen { at: usize },
+    /// A payload of `len` bytes at `at`, then two bytes skipped.
+    Payload { at: usize, len: usize },
+    /// A malformed header, reported once the byte at `at` (after its `\r`) has arrived.
+    Failing { at: usize, error: ProtocolError },
 }
 
-/// Turns the frames of a RESP2 request stream into commands; see the module docs.
+/// Cuts RESP2 requests out of a connection's input; see the module docs.
 ///
-/// Drive it from an `async_chat` protocol: start with [`terminator`](Self::terminator) and
-/// [`max_input`](Self::max_input), give each frame to [`frame`](Self::frame), then set the
-/// terminator and the input limit it asks for next.
+/// Give [`parse`](Self::parse) the input from the first byte of a request; on
+/// [`Parsed::Command`], run [`args`](Self::args) and drop the request's `len` bytes; on
+/// [`Parsed::Incomplete`], keep the input and call again once more has come.
 ///
 /// ```
-/// use asyncore_chat::{FrameSink, Framer, Framing};
-/// use asyncore_core::HandlerResult;
 /// use asyncore_examples::resp::{Parsed, RequestParser};
 ///
-/// #[derive(Default)]
-/// struct Commands { parser: RequestParser, got: Vec<Parsed> }
+/// let mut parser = RequestParser::default();
+/// let input = b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\nGE";
+/// assert_eq!(parser.parse(input), Parsed::Command { len: 22 });
+/// assert_eq!(parser.args(input), [&b"ECHO"[..], b"hi"]);
 ///
-/// impl FrameSink for Commands {
-///     fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult {
-///         let parsed = self.parser.frame(framing.take_data());
-///         if parsed != Parsed::Incomplete {
-///             self.got.push(parsed);
-///         }
-///         framing.set_terminator(self.parser.terminator());
-///         framing.set_max_input(self.parser.max_input());
-///         Ok(())
-///     }
-/// }
+/// let rest = &input[22..];
+/// assert_eq!(parser.parse(rest), Parsed::Command { len: 6 });
+/// assert_eq!(parser.args(rest), [&b"PING"[..]]);
 ///
-/// let mut sink = Commands::default();
-/// let mut framer = Framer::new(sink.parser.terminator());
-/// framer.feed(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n", &mut sink)?;
-/// assert_eq!(sink.got, [
-///     Parsed::Command(vec!["ECHO".into(), "hi".into()]),
-///     Parsed::Command(vec!["PING".into()]),
-/// ]);
-/// # Ok::<(), asyncore_core::BoxError>(())
+/// // "GE" is the start of a request: keep it, and parse it again with what follows.
+/// assert!(matches!(parser.parse(&rest[6..]), Parsed::Incomplete { .. }));
+/// assert_eq!(parser.parse(b"GET k\n"), Parsed::Command { len: 6 });
+/// assert_eq!(parser.args(b"GET k\n"), [&b"GET"[..], b"k"]);
 /// ```
 #[derive(Debug)]
 pub struct RequestParser {
-    state: State,
-    args: Vec<Bytes>,
+    limits: Limits,
+    phase: Phase,
+    /// Where to go on looking for the end of the current line: the bytes before it were
+    /// searched already.
+    scan: usize,
     /// Arguments still to come in the multibulk request.
     remaining: usize,
     /// What the request holds so far, for the request limit.
     request_len: usize,
-    limits: Limits,
-    cr: Terminator,
+    /// The arguments of the request: ranges of the input (multibulk) or of `inline`.
+    ranges: Vec<Range<usize>>,
+    /// Whether `ranges` point into `inline`.
+    is_inline: bool,
+    /// An inline request's arguments, with its quotes and escapes undone.
+    inline: Vec<u8>,
 }
 
 impl Default for RequestParser {
@@ -224,13 +239,14 @@ impl RequestParser {
     /// A parser waiting for the first byte of a request.
     pub fn new(limits: Limits) -> RequestParser {
         RequestParser {
-            state: State::Start,
-            args: Vec::new(),
+            limits,
+            phase: Phase::Start,
+            scan: 0,
             remaining: 0,
             request_len: 0,
-            limits,
-            // A one-byte delimiter is never empty, so this cannot fail.
-            cr: Terminator::bytes(Bytes::from_static(b"\r")).expect("non-empty delimiter"),
+            ranges: Vec::new(),
+            is_inline: false,
+            inline: Vec::new(),
         }
     }
 
@@ -239,147 +255,178 @@ impl RequestParser {
         self.limits
     }
 
-    /// The terminator that ends the next frame.
-    pub fn terminator(&self) -> Terminator {
-        match &self.state {
-            State::Start | State::SkipThenStart | State::Failing(_) => Terminator::Count(1),
-            State::Inline { .. } => Terminator::LF,
-            State::MultibulkCount | State::BulkLen { .. } => self.cr.clone(),
-            State::Payload { len } => Terminator::Count(len.saturating_add(3)),
-        }
+    /// What the request being parsed has announced so far: its arguments' lengths, plus
+    /// [`ARG_OVERHEAD`] each. What a connection holds of an unfinished request is at most
+    /// this plus one line ([`MAX_INLINE`]) and the bytes of one read.
+    pub fn announced(&self) -> usize {
+        self.request_len
     }
 
-    /// The input limit for the next frame: [`MAX_INLINE`] for lines (counted from the
-    /// start of the line, as Redis counts), none for a payload (its count bounds it).
-    pub fn max_input(&self) -> Option<usize> {
-        match &self.state {
-            // The first byte of the line is already taken.
-            State::Inline { .. } | State::MultibulkCount => Some(MAX_INLINE - 1),
-            // The frame starts with the byte skipped after "*N\r".
-            State::BulkLen { skip: true } => Some(MAX_INLINE + 1),
-            State::BulkLen { skip: false } => Some(MAX_INLINE),
-            State::Start | State::SkipThenStart | State::Failing(_) => Some(MAX_INLINE),
-            State::Payload { .. } => None,
-        }
-    }
-
-    /// The error to report when the frame in progress went over [`max_input`]
-    /// (`async_chat`'s input limit): Redis's text for the line being read.
+    /// Parses the request at the front of `input`.
     ///
-    /// [`max_input`]: Self::max_input
-    pub fn input_limit_error(&self) -> ProtocolError {
-        match &self.state {
-            State::MultibulkCount => ProtocolError::TooBigMultibulkCount,
-            State::BulkLen { .. } => ProtocolError::TooBigBulkCount,
-            _ => ProtocolError::TooBigInline,
+    /// `input` starts at the request's first byte. After [`Parsed::Incomplete`], call
+    /// again with the same bytes and more after them; after anything else the parser
+    /// starts afresh, for the request after this one.
+    pub fn parse(&mut self, input: &[u8]) -> Parsed {
+        let parsed = self.step(input);
+        if !matches!(parsed, Parsed::Incomplete { .. }) {
+            self.phase = Phase::Start;
+            self.scan = 0;
+            self.remaining = 0;
+            self.request_len = 0;
         }
+        parsed
     }
 
-    /// Gives back the argument vector of a command that has run, so that the next
-    /// request reuses its memory instead of allocating another.
-    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
-        if self.args.capacity() == 0 {
-            args.clear();
-            self.args = args;
-        }
-    }
-
-    /// Whether the next frame is an argument's payload, which the parser keeps (hand it
-    /// over with [`frame`](Self::frame)); every other frame is only read, and can be
-    /// given by reference to [`frame_ref`](Self::frame_ref).
-    pub fn wants_payload(&self) -> bool {
-        matches!(self.state, State::Payload { .. })
-    }
-
-    /// Takes the frame that ended at [`terminator`](Self::terminator) (without the
-    /// terminator itself).
-    pub fn frame(&mut self, frame: Bytes) -> Parsed {
-        let State::Payload { len } = self.state else {
-            return self.frame_ref(&frame);
-        };
-        self.state = State::Start;
-        // The frame is exactly 1 + len + 2 bytes (a count terminator); clamp anyway.
-        let end = (1 + len).min(frame.len());
-        self.args.push(frame.slice(end.min(1)..end));
-        self.remaining = self.remaining.saturating_sub(1);
-        if self.remaining == 0 {
-            return Parsed::Command(std::mem::take(&mut self.args));
-        }
-        self.state = State::BulkLen { skip: false };
-        Parsed::Incomplete
-    }
-
-    /// As [`frame`](Self::frame), for a frame that is not a payload (see
-    /// [`wants_payload`](Self::wants_payload)): nothing of it is kept, so it can be
-    /// borrowed.
-    pub fn frame_ref(&mut self, frame: &[u8]) -> Parsed {
-        match std::mem::replace(&mut self.state, State::Start) {
-            State::Start => match frame.first() {
-                Some(b'*') => self.state = State::MultibulkCount,
-                Some(b'\n') | None => {}
-                Some(&first) => self.state = State::Inline { first },
-            },
-            State::Inline { first } => {
-                let mut line = Vec::with_capacity(frame.len() + 1);
-                line.push(first);
-                line.extend_from_slice(frame);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return match split_args(&line) {
-                    None => Parsed::Error(ProtocolError::UnbalancedQuotes),
-                    Some(args) if args.is_empty() => Parsed::Incomplete,
-                    Some(args) => Parsed::Command(args),
-                };
-            }
-            State::MultibulkCount => match parse_i64(frame) {
-                Some(n) if n > i64::from(i32::MAX) => {
-                    self.state = State::Failing(ProtocolError::InvalidMultibulkLength);
-                }
-                None => self.state = State::Failing(ProtocolError::InvalidMultibulkLength),
-                Some(n) if n <= 0 => self.state = State::SkipThenStart,
-                Some(n) => {
-                    // 0 < n <= i32::MAX fits a usize.
-                    self.remaining = n as usize;
-                    self.request_len = 0;
-                    self.state = State::BulkLen { skip: true };
-                }
-            },
-            State::SkipThenStart => {}
-            State::BulkLen { skip } => return self.bulk_len(frame, skip),
-            State::Payload { len } => {
-                // Given by reference after all: keep a copy.
-                self.state = State::Payload { len };
-                return self.frame(Bytes::copy_from_slice(frame));
-            }
-            State::Failing(e) => return Parsed::Error(e),
-        }
-        Parsed::Incomplete
-    }
-
-    /// A `$LEN` line, after a skipped byte if `skip`.
-    fn bulk_len(&mut self, frame: &[u8], skip: bool) -> Parsed {
-        let line = if skip {
-            if frame.is_empty() {
-                // The skipped byte was a '\r' and ended this frame: the line comes next.
-                self.state = State::BulkLen { skip: false };
-                return Parsed::Incomplete;
-            }
-            &frame[1..]
+    /// The arguments of the request the last [`Parsed::Command`] found, the command name
+    /// first; `input` is what that `parse` was given (an inline request's arguments are
+    /// kept by the parser, a multibulk request's are read from `input`).
+    pub fn args<'p>(&'p self, input: &'p [u8]) -> ArgSlices<'p> {
+        let buf = if self.is_inline {
+            &self.inline[..]
         } else {
-            frame
+            input
         };
-        // An empty line starts with the '\r' that ended it.
+        ArgSlices {
+            buf,
+            ranges: self.ranges.iter(),
+        }
+    }
+
+    fn step(&mut self, input: &[u8]) -> Parsed {
+        loop {
+            match self.phase {
+                Phase::Start => {
+                    let Some(&first) = input.first() else {
+                        return Parsed::Incomplete { need: 1 };
+                    };
+                    self.ranges.clear();
+                    self.is_inline = first != b'*';
+                    self.phase = if self.is_inline {
+                        Phase::Inline
+                    } else {
+                        Phase::Count
+                    };
+                    self.scan = usize::from(!self.is_inline);
+                }
+                Phase::Inline => return self.inline_request(input),
+                Phase::Count => {
+                    let end = match self.line_end(input, 0, b'\r') {
+                        Ok(end) => end,
+                        Err(()) if input.len() > MAX_INLINE => {
+                            return Parsed::Error(ProtocolError::TooBigMultibulkCount)
+                        }
+                        Err(()) => {
+                            return Parsed::Incomplete {
+                                need: input.len() + 1,
+                            }
+                        }
+                    };
+                    if end > MAX_INLINE {
+                        return Parsed::Error(ProtocolError::TooBigMultibulkCount);
+                    }
+                    match parse_i64(&input[1..end]) {
+                        Some(n) if n > i64::from(i32::MAX) => {
+                            self.fail(end, ProtocolError::InvalidMultibulkLength)
+                        }
+                        None => self.fail(end, ProtocolError::InvalidMultibulkLength),
+                        Some(n) if n <= 0 => {
+                            if input.len() < end + 2 {
+                                return Parsed::Incomplete { need: end + 2 };
+                            }
+                            return Parsed::Empty { len: end + 2 };
+                        }
+                        Some(n) => {
+                            // 0 < n <= i32::MAX fits a usize.
+                            self.remaining = n as usize;
+                            self.request_len = 0;
+                            self.begin_line(end + 2);
+                        }
+                    }
+                }
+                Phase::BulkLen { at } => {
+                    let end = match self.line_end(input, at, b'\r') {
+                        Ok(end) => end,
+                        Err(()) if input.len().saturating_sub(at) > MAX_INLINE => {
+                            return Parsed::Error(ProtocolError::TooBigBulkCount)
+                        }
+                        Err(()) => {
+                            return Parsed::Incomplete {
+                                need: input.len().max(at) + 1,
+                            }
+                        }
+                    };
+                    if end - at > MAX_INLINE {
+                        return Parsed::Error(ProtocolError::TooBigBulkCount);
+                    }
+                    if let Err(parsed) = self.bulk_len(&input[at..end], end) {
+                        return parsed;
+                    }
+                }
+                Phase::Payload { at, len } => {
+                    let end = at.saturating_add(len);
+                    let next = end.saturating_add(2);
+                    if input.len() < next {
+                        return Parsed::Incomplete { need: next };
+                    }
+                    self.ranges.push(at..end);
+                    self.remaining -= 1;
+                    if self.remaining == 0 {
+                        return Parsed::Command { len: next };
+                    }
+                    self.begin_line(next);
+                }
+                Phase::Failing { at, ref error } => {
+                    if input.len() <= at {
+                        return Parsed::Incomplete { need: at + 1 };
+                    }
+                    return Parsed::Error(error.clone());
+                }
+            }
+        }
+    }
+
+    /// A malformed header line that ends at `end` (its `\r`): the error comes once the
+    /// byte after it has.
+    fn fail(&mut self, end: usize, error: ProtocolError) {
+        self.phase = Phase::Failing { at: end + 1, error };
+    }
+
+    /// The next `$LEN` line starts at `at`.
+    fn begin_line(&mut self, at: usize) {
+        self.phase = Phase::BulkLen { at };
+        self.scan = at;
+    }
+
+    /// Where the line that starts at `start` ends (the first `byte` from there), searching
+    /// only what was not searched before; `Err` when it has not come yet.
+    fn line_end(&mut self, input: &[u8], start: usize, byte: u8) -> Result<usize, ()> {
+        let from = self.scan.max(start);
+        match input
+            .get(from..)
+            .and_then(|rest| memchr::memchr(byte, rest))
+        {
+            Some(i) => Ok(from + i),
+            None => {
+                self.scan = input.len().max(from);
+                Err(())
+            }
+        }
+    }
+
+    /// A `$LEN` line (without its `\r`, which is at `end`).
+    fn bulk_len(&mut self, line: &[u8], end: usize) -> Result<(), Parsed> {
+        // An empty line starts with the '\r' that ends it.
         let first = line.first().copied().unwrap_or(b'\r');
         if first != b'$' {
-            self.state = State::Failing(ProtocolError::ExpectedDollar(first));
-            return Parsed::Incomplete;
+            self.fail(end, ProtocolError::ExpectedDollar(first));
+            return Ok(());
         }
         let len = match parse_i64(&line[1..]).map(usize::try_from) {
             Some(Ok(len)) if len <= self.limits.max_bulk => len,
             _ => {
-                self.state = State::Failing(ProtocolError::InvalidBulkLength);
-                return Parsed::Incomplete;
+                self.fail(end, ProtocolError::InvalidBulkLength);
+                return Ok(());
             }
         };
         let total = self
@@ -387,15 +434,75 @@ impl RequestParser {
             .saturating_add(len)
             .saturating_add(ARG_OVERHEAD);
         if total > self.limits.max_request {
-            self.args = Vec::new();
-            return Parsed::Error(ProtocolError::RequestTooLarge {
+            return Err(Parsed::Error(ProtocolError::RequestTooLarge {
                 len: total,
                 limit: self.limits.max_request,
-            });
+            }));
         }
         self.request_len = total;
-        self.state = State::Payload { len };
-        Parsed::Incomplete
+        self.phase = Phase::Payload { at: end + 2, len };
+        Ok(())
+    }
+
+    /// An inline request: a line up to `\n`, of at most [`MAX_INLINE`] bytes.
+    fn inline_request(&mut self, input: &[u8]) -> Parsed {
+        let end = match self.line_end(input, 0, b'\n') {
+            Ok(end) if end <= MAX_INLINE => end,
+            Err(()) if input.len() <= MAX_INLINE => {
+                return Parsed::Incomplete {
+                    need: input.len() + 1,
+                }
+            }
+            _ => return Parsed::Error(ProtocolError::TooBigInline),
+        };
+        let mut line = &input[..end];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        if !split_args_into(line, &mut self.inline, &mut self.ranges) {
+            return Parsed::Error(ProtocolError::UnbalancedQuotes);
+        }
+        if self.ranges.is_empty() {
+            return Parsed::Empty { len: end + 1 };
+        }
+        Parsed::Command { len: end + 1 }
+    }
+}
+
+/// The arguments of one request as byte slices, the command name first
+/// ([`RequestParser::args`]).
+#[derive(Debug, Clone)]
+pub struct ArgSlices<'p> {
+    buf: &'p [u8],
+    ranges: std::slice::Iter<'p, Range<usize>>,
+}
+
+impl<'p> Iterator for ArgSlices<'p> {
+    type Item = &'p [u8];
+
+    fn next(&mut self) -> Option<&'p [u8]> {
+        // The ranges were found in this very buffer; a wrong one reads as empty.
+        self.ranges
+            .next()
+            .map(|r| self.buf.get(r.clone()).unwrap_or_default())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ranges.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ArgSlices<'_> {}
+
+impl<'p> PartialEq<[&'p [u8]]> for ArgSlices<'_> {
+    fn eq(&self, other: &[&'p [u8]]) -> bool {
+        self.clone().eq(other.iter().copied())
+    }
+}
+
+impl<'p, const N: usize> PartialEq<[&'p [u8]; N]> for ArgSlices<'_> {
+    fn eq(&self, other: &[&'p [u8]; N]) -> bool {
+        *self == other[..]
     }
 }
 
@@ -443,23 +550,38 @@ fn hex_value(c: u8) -> Option<u8> {
 /// tab, `\r`, `\n` end an argument; `"..."` takes the escapes `\n \r \t \b \a \xHH \X`;
 /// `'...'` takes `\'`; a closing quote must be followed by a space or the end. The line is
 /// a C string to Redis, so it ends at its first NUL byte. `None` for unbalanced quotes.
-pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+///
+/// ```
+/// use asyncore_examples::resp::split_args;
+/// assert_eq!(split_args(b"SET \"a b\" 'it\\'s'"), Some(vec![b"SET".to_vec(), b"a b".to_vec(), b"it's".to_vec()]));
+/// assert_eq!(split_args(b"ECHO \"open"), None);
+/// ```
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let (mut buf, mut ranges) = (Vec::new(), Vec::new());
+    split_args_into(line, &mut buf, &mut ranges)
+        .then(|| ranges.into_iter().map(|r| buf[r].to_vec()).collect())
+}
+
+/// [`split_args`] into reused memory: the arguments' bytes go to `buf` and where each one
+/// is to `ranges` (both cleared first). `false` for unbalanced quotes.
+fn split_args_into(line: &[u8], buf: &mut Vec<u8>, ranges: &mut Vec<Range<usize>>) -> bool {
+    buf.clear();
+    ranges.clear();
     let line = match memchr_nul(line) {
         Some(i) => &line[..i],
         None => line,
     };
     // Byte `i` of the line, or NUL past its end (as C reads it).
     let at = |i: usize| line.get(i).copied().unwrap_or(0);
-    let mut args = Vec::new();
     let mut p = 0;
     loop {
         while p < line.len() && is_space(line[p]) {
             p += 1;
         }
         if p == line.len() {
-            return Some(args);
+            return true;
         }
-        let mut current = Vec::new();
+        let start = buf.len();
         // The quote we are inside, if any.
         let mut quote: Option<u8> = None;
         let mut done = false;
@@ -468,11 +590,11 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
             if let Some(q) = quote {
                 let hex = (hex_value(at(p + 2)), hex_value(at(p + 3)));
                 if let (b'"', b'\\', b'x', (Some(hi), Some(lo))) = (q, c, at(p + 1), hex) {
-                    current.push(hi * 16 + lo);
+                    buf.push(hi * 16 + lo);
                     p += 3;
                 } else if q == b'"' && c == b'\\' && at(p + 1) != 0 {
                     p += 1;
-                    current.push(match line[p] {
+                    buf.push(match line[p] {
                         b'n' => b'\n',
                         b'r' => b'\r',
                         b't' => b'\t',
@@ -482,30 +604,30 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     });
                 } else if q == b'\'' && c == b'\\' && at(p + 1) == b'\'' {
                     p += 1;
-                    current.push(b'\'');
+                    buf.push(b'\'');
                 } else if c == q {
                     // A closing quote must be followed by a blank or the end.
                     if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return None;
+                        return false;
                     }
                     done = true;
                 } else if c == 0 {
-                    return None; // the line ended inside the quotes
+                    return false; // the line ended inside the quotes
                 } else {
-                    current.push(c);
+                    buf.push(c);
                 }
             } else {
                 match c {
                     b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
                     b'"' | b'\'' => quote = Some(c),
-                    _ => current.push(c),
+                    _ => buf.push(c),
                 }
             }
             if p < line.len() {
                 p += 1;
             }
         }
-        args.push(Bytes::from(current));
+        ranges.push(start..buf.len());
     }
 }
 

@@ -1,66 +1,48 @@
-//! Unit tests of the request parser, driven through the real `async_chat` framer at every
-//! split of the input.
+//! Unit tests of the request parser, fed as a connection feeds it, at every split of the
+//! input.
 
 use super::*;
-use asyncore_chat::{ChatError, FrameSink, Framer, Framing};
-use asyncore_core::HandlerResult;
 
-struct Sink {
-    parser: RequestParser,
-    events: Vec<Parsed>,
-    failed: bool,
+/// What the parser gave, owned, for comparing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ev {
+    Command(Vec<Vec<u8>>),
+    Error(ProtocolError),
 }
 
-impl FrameSink for Sink {
-    fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult {
-        match self.parser.frame(framing.take_data()) {
-            Parsed::Incomplete => {}
-            Parsed::Error(e) => {
-                self.events.push(Parsed::Error(e));
-                self.failed = true;
-                framing.discard();
-                return Ok(());
-            }
-            command => self.events.push(command),
-        }
-        framing.set_terminator(self.parser.terminator());
-        framing.set_max_input(self.parser.max_input());
-        Ok(())
-    }
-}
-
-/// The events of `chunks` fed one after the other, up to the first error.
-fn parse_chunks(chunks: &[&[u8]], limits: Limits) -> Vec<Parsed> {
-    let mut sink = Sink {
-        parser: RequestParser::new(limits),
-        events: Vec::new(),
-        failed: false,
-    };
-    let mut framer = Framer::new(sink.parser.terminator());
-    framer.set_max_input(sink.parser.max_input());
+/// The events of `chunks` fed one after the other as a connection feeds them (the held
+/// start of a request, then what follows), up to the first error.
+pub(super) fn parse_chunks(chunks: &[&[u8]], limits: Limits) -> Vec<Ev> {
+    let mut parser = RequestParser::new(limits);
+    let mut held = Vec::new();
+    let mut events = Vec::new();
     for chunk in chunks {
-        if sink.failed {
-            break;
-        }
-        if let Err(e) = framer.feed(chunk, &mut sink) {
-            assert!(
-                matches!(
-                    e.downcast_ref::<ChatError>(),
-                    Some(ChatError::InputLimit { .. })
-                ),
-                "unexpected error {e}"
-            );
-            let err = sink.parser.input_limit_error();
-            sink.events.push(Parsed::Error(err));
-            break;
+        held.extend_from_slice(chunk);
+        loop {
+            match parser.parse(&held) {
+                Parsed::Incomplete { need } => {
+                    assert!(need > held.len(), "need {need} with {} held", held.len());
+                    break;
+                }
+                Parsed::Empty { len } => drop(held.drain(..len)),
+                Parsed::Command { len } => {
+                    let args = parser.args(&held).map(<[u8]>::to_vec).collect();
+                    events.push(Ev::Command(args));
+                    held.drain(..len);
+                }
+                Parsed::Error(e) => {
+                    events.push(Ev::Error(e));
+                    return events;
+                }
+            }
         }
     }
-    sink.events
+    events
 }
 
 /// The events of `input`, checked to be the same whatever the split: in one piece, in
 /// two pieces at every byte boundary, and byte by byte.
-fn parse_with(input: &[u8], limits: Limits) -> Vec<Parsed> {
+fn parse_with(input: &[u8], limits: Limits) -> Vec<Ev> {
     let whole = parse_chunks(&[input], limits);
     for i in 1..input.len() {
         let (a, b) = input.split_at(i);
@@ -71,16 +53,16 @@ fn parse_with(input: &[u8], limits: Limits) -> Vec<Parsed> {
     whole
 }
 
-fn parse(input: &[u8]) -> Vec<Parsed> {
+fn parse(input: &[u8]) -> Vec<Ev> {
     parse_with(input, Limits::default())
 }
 
-fn cmd(args: &[&[u8]]) -> Parsed {
-    Parsed::Command(args.iter().map(|a| Bytes::copy_from_slice(a)).collect())
+fn cmd(args: &[&[u8]]) -> Ev {
+    Ev::Command(args.iter().map(|a| a.to_vec()).collect())
 }
 
-fn err(e: ProtocolError) -> Parsed {
-    Parsed::Error(e)
+fn err(e: ProtocolError) -> Ev {
+    Ev::Error(e)
 }
 
 /// Asserts that each of `inputs` gives just the error `e`.
@@ -291,7 +273,7 @@ fn a_request_over_the_request_limit_is_refused() {
     assert!(
         matches!(
             events[..],
-            [Parsed::Error(ProtocolError::RequestTooLarge { .. })]
+            [Ev::Error(ProtocolError::RequestTooLarge { .. })]
         ),
         "{events:?}"
     );
@@ -302,7 +284,7 @@ fn a_request_over_the_request_limit_is_refused() {
 }
 
 #[test]
-fn payloads_are_slices_of_their_frame() {
+fn a_large_payload_comes_whole() {
     let big = vec![b'v'; 100_000];
     let mut req = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n".to_vec();
     req.extend_from_slice(&big);
@@ -381,7 +363,7 @@ fn parse_i64_is_redis_string2ll() {
 }
 
 /// Fuzzing (issue 8): arbitrary mixes of valid requests and garbage, cut at arbitrary
-/// places. Nothing panics, the framer's memory stays within the limits, and the replies
+/// places. Nothing panics, what is held of a request stays within the limits, and the replies
 /// are the same whatever the split.
 mod fuzz {
     use super::*;
@@ -430,20 +412,22 @@ mod fuzz {
     }
 
     /// The replies to `events`, executed on a fresh key space at one instant.
-    fn replies(events: &[Parsed]) -> Vec<u8> {
+    fn replies(events: &[Ev]) -> Vec<u8> {
         let (mut store, mut session) = (Store::new(), Session::default());
         let now = std::time::Instant::now();
         let mut out = Vec::new();
         for e in events {
             match e {
-                Parsed::Command(args) => {
+                Ev::Command(args) => {
                     let mut x = Exec {
                         store: &mut store,
                         session: &mut session,
                         limits: limits(),
                         now,
+                        shared: None,
                     };
-                    match execute(&mut x, args) {
+                    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                    match execute(&mut x, &args) {
                         Action::Reply(r) => out.extend(r.to_bytes()),
                         Action::ReplyAndClose(r) => {
                             out.extend(r.to_bytes());
@@ -451,13 +435,12 @@ mod fuzz {
                         }
                     }
                 }
-                Parsed::Error(err) => {
+                Ev::Error(err) => {
                     if let Some(r) = err.reply() {
                         out.extend(r.to_bytes());
                     }
                     break;
                 }
-                Parsed::Incomplete => {}
             }
         }
         out
@@ -494,18 +477,22 @@ mod fuzz {
             chunk in 1usize..64,
         ) {
             let input: Vec<u8> = pieces.concat();
-            let mut sink = Sink { parser: RequestParser::new(limits()), events: Vec::new(), failed: false };
-            let mut framer = Framer::new(sink.parser.terminator());
-            framer.set_max_input(sink.parser.max_input());
-            for part in input.chunks(chunk) {
-                if sink.failed || framer.feed(part, &mut sink).is_err() {
-                    break;
+            let mut parser = RequestParser::new(limits());
+            let mut held: Vec<u8> = Vec::new();
+            'feed: for part in input.chunks(chunk) {
+                held.extend_from_slice(part);
+                loop {
+                    match parser.parse(&held) {
+                        Parsed::Incomplete { .. } => break,
+                        Parsed::Empty { len } | Parsed::Command { len } => drop(held.drain(..len)),
+                        Parsed::Error(_) => break 'feed,
+                    }
                 }
-                // What the framer holds: its pending input and the frame being collected,
-                // never more than the current limit plus one read.
-                let held = framer.pending().len() + framer.framing().frame_len();
-                let limit = framer.framing().max_input().unwrap_or(usize::MAX);
-                prop_assert!(held <= limit.saturating_add(chunk), "held {} > {} + {}", held, limit, chunk);
+                // Only the unfinished request is held: what its headers announced (which
+                // counts each argument's header too), its count line, and at most one
+                // line in progress.
+                let bound = parser.announced() + "*2147483647\r\n".len() + MAX_INLINE;
+                prop_assert!(held.len() <= bound, "held {} > {}", held.len(), bound);
             }
         }
     }

@@ -1,30 +1,34 @@
 //! The server: a listener that makes each connection an `AsyncChat` speaking RESP2.
 //!
-//! Each connection's [`RespConnection`] feeds the frames `async_chat` cuts to its
-//! [`RequestParser`], runs each whole request against the shared [`Store`], and pushes the
-//! reply at once, so pipelined requests are answered in order. Bounds:
+//! A connection's `AsyncChat` has no terminator: each read comes whole to
+//! [`RespConnection`]'s `collect_incoming_data`, which cuts the requests out of it in
+//! place with its [`RequestParser`], runs them against the shared [`Store`] and encodes
+//! the replies, so pipelined requests are answered in order and the replies to one read go
+//! out in one write. A request cut by the end of a read waits in the connection's own
+//! buffer for the rest. Bounds:
 //!
 //! - input: one line (inline request or header) at most [`MAX_INLINE`](super::MAX_INLINE)
 //!   bytes, one argument at most `--max-bulk` bytes, one request at most
 //!   [`Limits::max_request`]; past them Redis's protocol error, then close;
 //! - output: `async_chat`'s watermarks (pause reading above 256 KiB queued, resume at
-//!   64 KiB), and a `GET` reply shares the stored value instead of copying it, so a peer
-//!   that pipelines `GET`s of a large value and reads nothing costs little.
+//!   64 KiB): the requests after the reply that went over wait, given back to the framer
+//!   ([`ChatContext::unread`]); a `GET` reply shares the stored value instead of copying
+//!   it, so a peer that pipelines `GET`s of a large value and reads nothing costs little.
 
 use super::commands::{execute, Action, Exec, Session};
 use super::parser::{Limits, Parsed, ProtocolError, RequestParser};
-use super::reply::{Encoder, Reply};
+use super::reply::Encoder;
 use super::store::Store;
-use asyncore_chat::{AsyncChat, ChatContext, ChatError, ChatHandler};
+use asyncore_chat::{AsyncChat, ChatContext, ChatError, ChatHandler, Terminator};
 use asyncore_core::{BoxError, Channel, Context, Dispatcher, DisplayAddr, HandlerResult};
 use asyncore_core::{SockAddr, Socket};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The key space, shared by every connection of a server, and by the loops of a
-/// `--threads N` server (each command takes the lock once; with one loop it is never
-/// contended).
+/// `--threads N` server (the requests of one read take the lock once; with one loop it is
+/// never contended).
 pub type SharedStore = Arc<Mutex<Store>>;
 
 /// Locks `store`. A panic in a command (caught by the loop, which closes that connection)
@@ -119,12 +123,42 @@ impl Dispatcher for RespServer {
     }
 }
 
-/// One client connection: the RESP2 protocol as an `async_chat` handler.
+/// One client connection: the RESP2 protocol as an `async_chat` handler (see the module
+/// docs).
 #[derive(Debug)]
 pub struct RespConnection {
     store: SharedStore,
     parser: RequestParser,
     session: Session,
+    /// The start of a request cut by the end of a read, until the rest of it comes.
+    held: BytesMut,
+}
+
+/// A request held whole in a buffer of its own from this size on is kept as that buffer,
+/// so that a large value it sets is stored without a copy (see [`Exec::shared`]).
+const SHARE_REQUEST_AT: usize = 64 * 1024;
+
+/// An emptied hold buffer larger than this is freed, so idle connections stay small.
+const KEEP_HELD: usize = 4096;
+
+/// Encoded replies are pushed once they reach this size (else once the read is done), so
+/// that the output watermarks see them.
+const PUSH_AT: usize = 64 * 1024;
+
+thread_local! {
+    /// One encoder per loop thread: the replies of every connection are encoded into its
+    /// shared blocks, so a connection keeps no encoding memory between reads.
+    static ENCODER: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::default());
+}
+
+/// What became of the request at the front of the input.
+enum Outcome {
+    /// It ran (or was empty); it took this many bytes.
+    Done(usize),
+    /// It is not whole yet.
+    Cut { need: usize },
+    /// The connection is closing (`QUIT`, a protocol error): parse no more.
+    Closing,
 }
 
 impl RespConnection {
@@ -134,16 +168,15 @@ impl RespConnection {
             store,
             parser: RequestParser::new(settings.limits),
             session: Session::default(),
+            held: BytesMut::new(),
         }
     }
 
-    /// The `AsyncChat` channel handler for this connection, with the parser's first
-    /// terminator and input limit.
+    /// The `AsyncChat` channel handler for this connection: no terminator (the parser cuts
+    /// the input) and no input limit of the framer's (the parser has its own).
     pub fn into_chat(self) -> AsyncChat<RespConnection> {
-        let terminator = self.parser.terminator();
-        let max_input = self.parser.max_input();
-        let mut chat = AsyncChat::with_terminator(self, terminator);
-        chat.set_max_input(max_input);
+        let mut chat = AsyncChat::with_terminator(self, Terminator::None);
+        chat.set_max_input(None);
         chat
     }
 
@@ -152,23 +185,127 @@ impl RespConnection {
         &self.session
     }
 
-    fn run(&mut self, chat: &mut ChatContext<'_, '_>, args: &[Bytes]) -> Result<(), ChatError> {
-        let action = {
-            let mut store = lock(&self.store);
-            let mut x = Exec {
-                store: &mut store,
-                session: &mut self.session,
-                limits: self.parser.limits(),
-                now: Instant::now(),
-            };
-            execute(&mut x, args)
+    /// Serves the requests of one read: first the end of the request held from before,
+    /// then every request of `data`, each cut out of it in place.
+    fn serve(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        enc: &mut Encoder,
+        data: &[u8],
+    ) -> Result<(), ChatError> {
+        // The key space is locked once per read, and the clock read once.
+        let store = self.store.clone();
+        let mut store = lock(&store);
+        let mut batch = Batch {
+            store: &mut store,
+            now: Instant::now(),
+            enc,
         };
+        let mut pos = 0;
+        if !self.held.is_empty() {
+            let before = self.held.len();
+            self.held.extend_from_slice(data);
+            match self.held_request(chat, &mut batch)? {
+                // The request ended in `data`: go on after it.
+                Outcome::Done(len) => pos = len - before,
+                Outcome::Cut { need } => {
+                    reserve(&mut self.held, need);
+                    return Ok(());
+                }
+                Outcome::Closing => return Ok(()),
+            }
+        }
+        while pos < data.len() {
+            let input = &data[pos..];
+            let parsed = self.parser.parse(input);
+            match self.act(chat, &mut batch, input, None, parsed)? {
+                Outcome::Done(len) => pos += len,
+                Outcome::Cut { need } => {
+                    reserve(&mut self.held, need);
+                    self.held.extend_from_slice(input);
+                    break;
+                }
+                Outcome::Closing => break,
+            }
+            if batch.enc.len() >= PUSH_AT {
+                flush(chat, batch.enc)?;
+                if chat.is_paused() {
+                    // The output went over the high watermark: the other requests wait,
+                    // given back to the framer, until it drains.
+                    chat.unread(data.len() - pos);
+                    break;
+                }
+            }
+        }
+        flush(chat, batch.enc)
+    }
+
+    /// Parses the held request (which ends in the input just added to it) and runs it
+    /// if it is whole now; `Done` counts the bytes it took, from its first held byte.
+    fn held_request(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        batch: &mut Batch<'_>,
+    ) -> Result<Outcome, ChatError> {
+        let mut held = std::mem::take(&mut self.held);
+        let outcome = match self.parser.parse(&held) {
+            Parsed::Command { len } if len >= SHARE_REQUEST_AT => {
+                // A large request becomes a buffer of its own, which large values share;
+                // the rest of the buffer shares its memory, so it is not kept.
+                let request = held.split_to(len).freeze();
+                held = BytesMut::new();
+                let parsed = Parsed::Command { len };
+                self.act(chat, batch, &request, Some(&request), parsed)
+            }
+            parsed => self.act(chat, batch, &held, None, parsed),
+        };
+        if !matches!(outcome, Ok(Outcome::Cut { .. })) {
+            held.clear();
+            if held.capacity() > KEEP_HELD {
+                held = BytesMut::new();
+            }
+        }
+        self.held = held;
+        outcome
+    }
+
+    /// Acts on what the parser found at the front of `input`: runs a command, refuses a
+    /// malformed request. `shared` is `input` as a buffer of its own, if it is one.
+    fn act(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        batch: &mut Batch<'_>,
+        input: &[u8],
+        shared: Option<&Bytes>,
+        parsed: Parsed,
+    ) -> Result<Outcome, ChatError> {
+        let len = match parsed {
+            Parsed::Incomplete { need } => return Ok(Outcome::Cut { need }),
+            Parsed::Empty { len } => return Ok(Outcome::Done(len)),
+            Parsed::Command { len } => len,
+            Parsed::Error(err) => {
+                self.refuse(chat, batch.enc, &err)?;
+                return Ok(Outcome::Closing);
+            }
+        };
+        let mut x = Exec {
+            store: batch.store,
+            session: &mut self.session,
+            limits: self.parser.limits(),
+            now: batch.now,
+            shared,
+        };
+        let action = with_args(self.parser.args(input), |args| execute(&mut x, args));
         match action {
-            Action::Reply(reply) => push(chat, &reply),
+            Action::Reply(reply) => {
+                reply.encode(batch.enc);
+                Ok(Outcome::Done(len))
+            }
             Action::ReplyAndClose(reply) => {
-                push(chat, &reply)?;
+                reply.encode(batch.enc);
+                flush(chat, batch.enc)?;
                 chat.close_when_done();
-                Ok(())
+                Ok(Outcome::Closing)
             }
         }
     }
@@ -177,76 +314,82 @@ impl RespConnection {
     fn refuse(
         &mut self,
         chat: &mut ChatContext<'_, '_>,
+        enc: &mut Encoder,
         err: &ProtocolError,
     ) -> Result<(), ChatError> {
         log::info!("{:?}: {err}; closing", chat.channel());
         if let Some(reply) = err.reply() {
-            push(chat, &reply)?;
+            reply.encode(enc);
         }
+        flush(chat, enc)?;
         chat.close_when_done();
         Ok(())
     }
 }
 
-/// Payloads from this size on are taken without a copy (see `found_terminator`).
-const SHARE_PAYLOAD_AT: usize = 4096;
-
-thread_local! {
-    /// One encoder per loop thread: the small replies of every connection are encoded into
-    /// its shared blocks, so a connection keeps no encoding memory between replies.
-    static ENCODER: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::default());
+/// What the requests of one read run with.
+struct Batch<'b> {
+    store: &'b mut Store,
+    now: Instant,
+    enc: &'b mut Encoder,
 }
 
-/// Queues `reply`, sharing its large values.
-fn push(chat: &mut ChatContext<'_, '_>, reply: &Reply) -> Result<(), ChatError> {
-    ENCODER.with(|enc| {
-        // Never borrowed twice: pushing does not call back into this function.
-        let mut enc = enc.borrow_mut();
-        reply.encode(&mut enc);
-        enc.drain(|part| chat.push(part))
-    })
+/// Calls `f` with the arguments as a slice of byte slices, on the stack for up to 8 of
+/// them (almost every request).
+fn with_args<'a, R>(
+    args: impl ExactSizeIterator<Item = &'a [u8]>,
+    f: impl FnOnce(&[&'a [u8]]) -> R,
+) -> R {
+    const ON_STACK: usize = 8;
+    let n = args.len();
+    if n <= ON_STACK {
+        let mut slots: [&[u8]; ON_STACK] = [&[]; ON_STACK];
+        for (slot, arg) in slots.iter_mut().zip(args) {
+            *slot = arg;
+        }
+        f(&slots[..n])
+    } else {
+        f(&args.collect::<Vec<_>>())
+    }
+}
+
+/// Makes room in `held` for a request of `need` bytes, at most doubling what it holds at
+/// a time: a payload announced but not sent costs nothing.
+fn reserve(held: &mut BytesMut, need: usize) {
+    let more = need.saturating_sub(held.len());
+    held.reserve(more.min(held.len().max(16 * 1024)));
+}
+
+/// Pushes the replies encoded so far.
+fn flush(chat: &mut ChatContext<'_, '_>, enc: &mut Encoder) -> Result<(), ChatError> {
+    enc.drain(|part| chat.push(part))
 }
 
 impl ChatHandler for RespConnection {
-    fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
-        // Header lines are only read: parse them in place and keep the buffer's memory.
-        let parsed = if self.parser.wants_payload() && chat.data().len() >= SHARE_PAYLOAD_AT {
-            // A large payload keeps the memory it arrived in: no copy.
-            self.parser.frame(chat.take_data())
-        } else if self.parser.wants_payload() {
-            // A small one is copied out, so that the input buffer is never shared and
-            // keeps being reused in place.
-            let payload = Bytes::copy_from_slice(chat.data());
-            chat.clear_data();
-            self.parser.frame(payload)
-        } else {
-            let parsed = self.parser.frame_ref(chat.data());
-            chat.clear_data();
-            parsed
-        };
-        match parsed {
-            Parsed::Incomplete => {}
-            Parsed::Command(args) => {
-                self.run(chat, &args)?;
-                self.parser.recycle(args);
+    fn collect_incoming_data(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        data: &[u8],
+    ) -> HandlerResult {
+        ENCODER.with(|enc| {
+            // Never borrowed twice: serving does not call back into this function.
+            let mut enc = enc.borrow_mut();
+            let result = self.serve(chat, &mut enc, data);
+            if result.is_err() {
+                // Whatever was encoded for this connection is not for the next one.
+                enc.drain(|_| Ok::<(), ChatError>(())).ok();
             }
-            Parsed::Error(err) => {
-                self.refuse(chat, &err)?;
-                return Ok(());
-            }
-        }
-        chat.set_terminator(self.parser.terminator());
-        chat.set_max_input(self.parser.max_input());
+            result
+        })?;
+        Ok(())
+    }
+
+    fn found_terminator(&mut self, _chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        // Never called: there is no terminator (see `into_chat`).
         Ok(())
     }
 
     fn handle_error(&mut self, chat: &mut ChatContext<'_, '_>, err: BoxError) -> HandlerResult {
-        if let Some(ChatError::InputLimit { .. }) = err.downcast_ref::<ChatError>() {
-            // A line went past its limit: the framer kept nothing of it.
-            let err = self.parser.input_limit_error();
-            self.refuse(chat, &err)?;
-            return Ok(());
-        }
         log::warn!("{:?}: {err}; closing", chat.channel());
         self.handle_close(chat)
     }
@@ -328,5 +471,60 @@ mod tests {
         // One reply went over the high watermark; no other was made.
         let queued = chat.queued_output(chan);
         assert!(queued <= (1 << 20) + 64, "{queued} bytes queued");
+        // Once the peer reads, the requests that waited are answered, every one.
+        let one = b"$1048576\r\n".len() + (1 << 20) + 2;
+        let got = read_reply(&mut map, &mut peer, 50 * one);
+        assert_eq!(got.len(), 50 * one);
+        assert!(got.starts_with(b"$1048576\r\nvvv") && got.ends_with(b"vvv\r\n"));
+    }
+
+    /// Writes `stream` in pieces of `chunk` bytes, one loop pass after each (so that each
+    /// read takes one piece), and returns all the replies.
+    fn serve_in_pieces(stream: &[u8], chunk: usize, want: usize) -> Vec<u8> {
+        let (mut map, mut peer, _, _) = connection(Settings::default());
+        let mut got = Vec::new();
+        for piece in stream.chunks(chunk) {
+            peer.write_all(piece).expect("write");
+            Loop::new()
+                .timeout(Duration::from_millis(10))
+                .count(1)
+                .run(&mut map)
+                .expect("loop");
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = peer.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        got.extend(read_reply(&mut map, &mut peer, want - got.len().min(want)));
+        got
+    }
+
+    #[test]
+    fn requests_cut_anywhere_get_the_same_replies() {
+        let small = b"PING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nab\r\nGET k\r\n\
+                      *2\r\n$4\r\nINCR\r\n$1\r\nn\r\n\r\nECHO \"a b\"\r\n"
+            .to_vec();
+        let want = b"+PONG\r\n+OK\r\n$2\r\nab\r\n:1\r\n$3\r\na b\r\n".to_vec();
+        for chunk in [1, 2, 3, 5, 8, 13] {
+            let got = serve_in_pieces(&small, chunk, want.len());
+            assert_eq!(got, want, "pieces of {chunk}");
+        }
+        // A request larger than a read is held across reads, and its value kept whole.
+        let big = vec![b'v'; 200_000];
+        let mut stream = small.clone();
+        stream.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$200000\r\n");
+        stream.extend_from_slice(&big);
+        stream.extend_from_slice(b"\r\nGET big\r\nQUIT\r\n");
+        let mut want_big = want.clone();
+        want_big.extend_from_slice(b"+OK\r\n$200000\r\n");
+        want_big.extend_from_slice(&big);
+        want_big.extend_from_slice(b"\r\n+OK\r\n");
+        for chunk in [7, 1000, 65536, stream.len()] {
+            let got = serve_in_pieces(&stream, chunk, want_big.len());
+            assert!(got == want_big, "pieces of {chunk}: {} bytes", got.len());
+        }
     }
 }

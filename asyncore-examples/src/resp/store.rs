@@ -76,8 +76,11 @@ impl Store {
     }
 
     /// Sets `key` to `value`, with `expiry` deciding its expiry time. Returns the old value.
+    ///
+    /// The value is kept as given: a small slice of a large buffer keeps all of that
+    /// buffer alive (make values with [`Exec::value`](super::Exec::value), which copies
+    /// them out unless they are most of their buffer).
     pub fn set(&mut self, key: &[u8], value: Bytes, expiry: Expiry) -> Option<Bytes> {
-        let value = compact(value);
         let new_deadline = |old: Option<Instant>| match expiry {
             Expiry::Clear => None,
             Expiry::Keep => old,
@@ -103,7 +106,7 @@ impl Store {
             }
             return Some(previous);
         }
-        // A new key: its own small buffer, never a slice of an input frame.
+        // A new key: its own small buffer, never a slice of a request.
         let stored = Bytes::copy_from_slice(key);
         let expires = new_deadline(None);
         if let Some(when) = expires {
@@ -140,17 +143,6 @@ impl Store {
     pub fn clear(&mut self) {
         self.map = HashMap::new();
         self.deadlines = BTreeSet::new();
-    }
-}
-
-/// A value as the store keeps it: a small value may be a slice of a larger input buffer
-/// (frames share their reader's memory), so it gets its own allocation; a large value is
-/// most of its buffer and is kept as it is.
-fn compact(value: Bytes) -> Bytes {
-    if value.len() < 64 * 1024 {
-        Bytes::copy_from_slice(&value)
-    } else {
-        value
     }
 }
 
@@ -229,17 +221,5 @@ mod tests {
         s.clear();
         assert_eq!(s.len(), 0);
         assert!(s.deadlines.is_empty());
-    }
-
-    #[test]
-    fn small_values_get_their_own_buffer() {
-        let frame = Bytes::from(vec![b'x'; 1000]);
-        let mut s = Store::new();
-        s.set(b"k", frame.slice(0..3), Expiry::Clear);
-        let kept = s.get(b"k").cloned().unwrap_or_default();
-        assert_ne!(kept.as_ptr(), frame.as_ptr());
-        let big = Bytes::from(vec![b'y'; 100_000]);
-        s.set(b"big", big.clone(), Expiry::Clear);
-        assert_eq!(s.get(b"big").map(|v| v.as_ptr()), Some(big.as_ptr()));
     }
 }
