@@ -118,7 +118,8 @@ impl<'a> DerefMut for ChatContext<'_, 'a> {
 
 impl<'s, 'a> ChatContext<'s, 'a> {
     /// Queues `data` for sending, without copying it (in pieces of at most
-    /// `ac_out_buffer_size`). Python: `async_chat.push(data)`.
+    /// `ac_out_buffer_size`; small buffers in a row are packed together, see
+    /// [`SendQueue`](asyncore_core::SendQueue)). Python: `async_chat.push(data)`.
     ///
     /// Only byte types are taken (Python raises `TypeError` for others):
     ///

@@ -40,7 +40,7 @@
 //!             chat.push("bye\r\n")?;
 //!             chat.close_when_done(); // flush, then close
 //!         } else {
-//!             chat.push(line)?; // no copy: `Bytes` go to the send queue as they are
+//!             chat.push(line)?; // `Bytes` are queued, not copied (short ones are packed)
 //!             chat.push("\r\n")?;
 //!         }
 //!         Ok(())

@@ -494,8 +494,8 @@ impl Channel {
         &mut self.out
     }
 
-    /// Queues `data` without copying it and tries to send; returns how much of the queue
-    /// was sent now. Python: `dispatcher_with_send.send`, `async_chat.push`.
+    /// Queues `data` (without copying it, but for small buffers packed together: see
+    /// [`SendQueue`]) and tries to send; returns how much of the queue was sent now. Python: `dispatcher_with_send.send`, `async_chat.push`.
     ///
     /// # Errors
     /// As [`initiate_send`](Self::initiate_send).

@@ -126,7 +126,7 @@ pub use event_loop::{loop_, Loop, DEFAULT_TIMEOUT};
 pub use group::LoopGroup;
 pub use poll_flags::readwrite;
 pub use raw_io::{DisplayAddr, RawIo};
-pub use send_queue::SendQueue;
+pub use send_queue::{SendQueue, PACK_UP_TO};
 pub use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 pub use socket_map::{close_all, with_socket_map, ChannelId, LoopStats, SocketMap};
 pub use sys::set_nonblocking;

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Each connection is an `AsyncChat` cutting its input at `\n`; every line is pushed back
-//! with its terminator (two `Bytes` into the send queue, no copy of the line).
+//! with its terminator (two `Bytes` into the send queue, where short ones are packed
+//! together).
 
 #[path = "support/listen.rs"]
 mod listen;
