@@ -416,6 +416,66 @@ on_both_backends!(push_to_broadcasts_to_other_channels, |use_poll| {
     assert!(matches!(stale, Err(super::ChatError::NotFound(_))));
 });
 
+/// Relays each line to the channel `to`, through the map.
+struct Relay {
+    to: Option<ChannelId>,
+}
+
+impl ChatHandler for Relay {
+    fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        let mut line = chat.take_data().to_vec();
+        line.push(b'\n');
+        if let Some(to) = self.to {
+            push_to::<Relay>(chat.map(), to, line)?;
+        }
+        Ok(())
+    }
+}
+
+on_both_backends!(
+    push_to_sends_on_the_next_pass_what_a_pass_pushed,
+    |use_poll| {
+        let mut map = super::SocketMap::new();
+        let (b_chan, mut b_peer) = super::pair();
+        let (a_chan, mut a_peer) = super::pair();
+        let lf = super::Terminator::LF;
+        let b = map
+            .insert(
+                b_chan,
+                super::AsyncChat::with_terminator(super::Relay { to: None }, lf.clone()),
+            )
+            .unwrap();
+        map.insert(
+            a_chan,
+            super::AsyncChat::with_terminator(super::Relay { to: Some(b) }, lf),
+        )
+        .unwrap();
+        super::run_passes(&mut map, use_poll, 3); // both settle, idle
+        super::Write::write_all(&mut a_peer, b"one\ntwo\nthree\n").unwrap();
+        let queued = |map: &mut super::SocketMap| {
+            let (chat, chan) = map.get_mut::<super::AsyncChat<super::Relay>>(b).unwrap();
+            chat.queued_output(chan)
+        };
+        let mut got = Vec::new();
+        // The pass that reads A's lines (it waits for them) queues all three on B, and sends
+        // none yet ...
+        asyncore_core::Loop::new()
+            .timeout(std::time::Duration::from_secs(10))
+            .use_poll(use_poll)
+            .count(1)
+            .run(&mut map)
+            .unwrap();
+        assert_eq!(queued(&mut map), 14);
+        super::read_available(&mut b_peer, &mut got);
+        assert!(got.is_empty(), "sent before the pass ended: {got:?}");
+        // ... the next pass sends them together.
+        super::run_passes(&mut map, use_poll, 1);
+        super::read_available(&mut b_peer, &mut got);
+        assert_eq!(got, b"one\ntwo\nthree\n");
+        assert_eq!(queued(&mut map), 0);
+    }
+);
+
 /// A producer that fails on its first pull.
 struct Broken;
 

@@ -19,8 +19,8 @@ pub mod store;
 
 pub use commands::{execute, Action, Exec, Session};
 pub use parser::{
-    parse_i64, split_args, Limits, Parsed, ProtocolError, RequestParser, DEFAULT_MAX_BULK,
-    DEFAULT_MAX_REQUEST, MAX_INLINE,
+    parse_i64, split_args, ArgSlices, Limits, Parsed, ProtocolError, RequestParser,
+    DEFAULT_MAX_BULK, DEFAULT_MAX_REQUEST, MAX_INLINE,
 };
 pub use reply::{Encoder, Reply};
 pub use server::{lock, RespConnection, RespServer, Settings, SharedStore};
