@@ -141,6 +141,40 @@ impl<'s, 'a> ChatContext<'s, 'a> {
         Ok(())
     }
 
+    /// Queues a copy of `data`, as [`push`](Self::push) does `data`: for input passed on as
+    /// it comes (a relay, an echo) or bytes only borrowed. Small data goes into the send
+    /// queue's packed block, so it costs no allocation of its own.
+    ///
+    /// ```
+    /// use asyncore_chat::{ChatContext, ChatHandler};
+    /// use asyncore_core::HandlerResult;
+    ///
+    /// /// Echoes each line as it comes, without keeping it.
+    /// struct Echo;
+    ///
+    /// impl ChatHandler for Echo {
+    ///     fn collect_incoming_data(&mut self, chat: &mut ChatContext<'_, '_>, data: &[u8]) -> HandlerResult {
+    ///         chat.push_copy(data)?;
+    ///         Ok(())
+    ///     }
+    ///     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+    ///         chat.push("\n")?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub fn push_copy(&mut self, data: &[u8]) -> Result<(), ChatError> {
+        let chan = self.ctx.channel_mut();
+        self.state.out.push_copy(chan, data)?;
+        if self.state.out.above_high(chan) {
+            self.framing.pause();
+        }
+        Ok(())
+    }
+
     /// Queues a producer, pulled as output drains. Python:
     /// `async_chat.push_with_producer(producer)`.
     ///

@@ -141,6 +141,16 @@ impl Output {
         Ok(())
     }
 
+    /// Queues a copy of `data`: small data straight into the send queue's packed block.
+    pub(crate) fn push_copy(&mut self, chan: &mut Channel, data: &[u8]) -> Result<(), ChatError> {
+        if self.fifo.is_empty() && data.len() <= self.out_buffer_size {
+            self.check_open(chan)?;
+            chan.out_queue_mut().push_slice(data);
+            return Ok(());
+        }
+        self.push(chan, Bytes::copy_from_slice(data))
+    }
+
     /// Queues a producer. Python: `async_chat.push_with_producer` without its
     /// `initiate_send`.
     pub(crate) fn push_producer(

@@ -4,7 +4,6 @@ use crate::channel::Channel;
 use crate::dispatcher::{Dispatcher, LogType};
 use crate::socket_map::{ChannelId, SocketMap};
 use crate::timer::{Target, TimerId};
-use bytes::Bytes;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
@@ -87,7 +86,9 @@ impl<'a> Context<'a> {
     /// As [`Channel::send`].
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.buffered {
-            self.channel_mut().push(Bytes::copy_from_slice(data))?;
+            let chan = self.channel_mut();
+            chan.out_queue_mut().push_slice(data);
+            chan.initiate_send()?;
             Ok(data.len())
         } else {
             self.channel_mut().send(data)

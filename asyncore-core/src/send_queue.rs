@@ -54,28 +54,65 @@ impl SendQueue {
         if data.is_empty() {
             return;
         }
-        self.len += data.len();
         if data.len() > PACK_UP_TO {
+            self.len += data.len();
             if !self.packed.is_empty() {
                 let packed = std::mem::take(&mut self.packed).freeze();
                 self.bufs.push_back(packed);
             }
             self.bufs.push_back(data);
-        } else if !self.packed.is_empty() {
-            self.packed.extend_from_slice(&data);
-        } else if self
-            .bufs
+        } else if self.packed.is_empty() && !self.last_is_small() {
+            // A lone small buffer is queued as it is.
+            self.len += data.len();
+            self.bufs.push_back(data);
+        } else {
+            self.pack(&data);
+        }
+    }
+
+    /// Appends a copy of `data`: a small one (up to [`PACK_UP_TO`] bytes) goes into the
+    /// packed block, so that it costs no allocation of its own; a larger one becomes a
+    /// buffer of its own. Python: `out_buffer += data`.
+    ///
+    /// ```
+    /// use asyncore_core::SendQueue;
+    /// let mut q = SendQueue::new();
+    /// let line = String::from("a line");
+    /// q.push_slice(line.as_bytes());
+    /// q.push_slice(b"\n");
+    /// assert_eq!((q.len(), q.buffers()), (7, 1));
+    /// ```
+    pub fn push_slice(&mut self, data: &[u8]) {
+        if data.len() > PACK_UP_TO {
+            self.push(Bytes::copy_from_slice(data));
+        } else if !data.is_empty() {
+            self.pack(data);
+        }
+    }
+
+    fn last_is_small(&self) -> bool {
+        self.bufs
             .back()
             .is_some_and(|last| last.len() <= PACK_UP_TO)
-        {
-            // The second small buffer in a row: start a block with both.
-            let last = self.bufs.pop_back().unwrap_or_default();
-            self.packed = BytesMut::with_capacity(PACK_BLOCK.max(last.len() + data.len()));
-            self.packed.extend_from_slice(&last);
-            self.packed.extend_from_slice(&data);
-        } else {
-            self.bufs.push_back(data);
+    }
+
+    /// Copies small `data` into the packed block, starting one (with the last queued
+    /// buffer, if it is small) when there is none.
+    fn pack(&mut self, data: &[u8]) {
+        self.len += data.len();
+        if self.packed.is_empty() {
+            let last = if self.last_is_small() {
+                self.bufs.pop_back()
+            } else {
+                None
+            };
+            let carried = last.as_ref().map_or(0, Bytes::len);
+            self.packed = BytesMut::with_capacity(PACK_BLOCK.max(carried + data.len()));
+            if let Some(last) = last {
+                self.packed.extend_from_slice(&last);
+            }
         }
+        self.packed.extend_from_slice(data);
     }
 
     /// Bytes queued in all.
@@ -239,7 +276,11 @@ mod tests {
                         })
                         .collect();
                     model.extend(&data);
-                    q.push(data);
+                    if next(2) == 0 {
+                        q.push_slice(&data);
+                    } else {
+                        q.push(data);
+                    }
                 }
                 assert_eq!(q.len(), model.len());
                 let budget = next(4000) as usize;

@@ -5,9 +5,9 @@
 //! chat_echo [--listen HOST:PORT]      (default 127.0.0.1:0)
 //! ```
 //!
-//! Each connection is an `AsyncChat` cutting its input at `\n`; every line is pushed back
-//! with its terminator (two `Bytes` into the send queue, where short ones are packed
-//! together).
+//! Each connection is an `AsyncChat` cutting its input at `\n`; each line is pushed back
+//! as it comes (`collect_incoming_data` queues a copy of it, which the send queue packs
+//! with the others: no buffer of its own), then its terminator.
 
 #[path = "support/listen.rs"]
 mod listen;
@@ -24,9 +24,17 @@ const USAGE: &str = "usage: chat_echo [--listen HOST:PORT]";
 struct Echo;
 
 impl ChatHandler for Echo {
+    /// Python: `self.push(data)` in `collect_incoming_data`, rather than collecting it.
+    fn collect_incoming_data(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        data: &[u8],
+    ) -> HandlerResult {
+        chat.push_copy(data)?;
+        Ok(())
+    }
+
     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
-        let line = chat.take_data();
-        chat.push(line)?;
         chat.push("\n")?;
         Ok(())
     }

@@ -309,6 +309,10 @@ impl ChatHandler for Quitter {
                 Err(ChatError::Closing) => self.seen.errors.borrow_mut().push("Closing".into()),
                 other => panic!("push after close_when_done gave {other:?}"),
             }
+            match chat.push_copy(b"too late\n") {
+                Err(ChatError::Closing) => self.seen.errors.borrow_mut().push("Closing".into()),
+                other => panic!("push_copy after close_when_done gave {other:?}"),
+            }
         }
         Ok(())
     }
@@ -334,7 +338,7 @@ on_both_backends!(push_after_close_when_done_is_an_error, |use_poll| {
     });
     assert_eq!(got, b"bye\n");
     assert_eq!(*seen.frames.borrow(), [b"hi".to_vec(), b"quit".to_vec()]);
-    assert_eq!(*seen.errors.borrow(), ["Closing"]);
+    assert_eq!(*seen.errors.borrow(), ["Closing", "Closing"]);
 });
 
 /// A chat room: each line goes to every other member.
@@ -475,6 +479,39 @@ on_both_backends!(
         assert_eq!(queued(&mut map), 0);
     }
 );
+
+/// Answers each line with a producer's header, then a copy of the line: the copy waits
+/// behind the producer.
+struct Headed;
+
+impl ChatHandler for Headed {
+    fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        let line = chat.take_data();
+        chat.push_with_producer(SimpleProducer::with_buffer_size(Bytes::from("<"), 1))?;
+        chat.push_copy(&line)?;
+        chat.push_copy(b">\n")?;
+        Ok(())
+    }
+}
+
+on_both_backends!(push_copy_keeps_its_place_behind_a_producer, |use_poll| {
+    let mut map = super::SocketMap::new();
+    let (chan, mut peer) = super::pair();
+    map.insert(
+        chan,
+        super::AsyncChat::with_terminator(super::Headed, super::Terminator::LF),
+    )
+    .unwrap();
+    let long = "x".repeat(3000); // larger than what the send queue packs
+    super::Write::write_all(&mut peer, format!("a\n{long}\nb\n").as_bytes()).unwrap();
+    let want = format!("<a>\n<{long}>\n<b>\n");
+    let mut got = Vec::new();
+    super::run_until(&mut map, use_poll, |_| {
+        super::read_available(&mut peer, &mut got);
+        got.len() >= want.len()
+    });
+    assert_eq!(String::from_utf8_lossy(&got), want);
+});
 
 /// A producer that fails on its first pull.
 struct Broken;

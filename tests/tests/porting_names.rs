@@ -372,6 +372,7 @@ fn rust_names<'s, 'a: 's>() -> Vec<String> {
         => fn(&mut ChatContext<'s, 'a>, Bytes) -> Result<(), ChatError>);
     val!(ChatContext::<'s, 'a>::push_with_producer
         => fn(&mut ChatContext<'s, 'a>, SimpleProducer) -> Result<(), ChatError>);
+    val!(ChatContext::push_copy);
     val!(ChatContext::close_when_done);
     val!(ChatContext::initiate_send);
     val!(ChatContext::discard_buffers);
