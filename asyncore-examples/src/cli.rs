@@ -175,6 +175,16 @@ where
     let threads = threads.max(1);
     // The first listener is bound here so that port 0 is resolved once for every loop.
     let (first, bound) = listener_on(addr, threads > 1)?;
+    if threads == 1 {
+        // One loop runs on this thread: a process of one thread is cheaper for the kernel
+        // in every system call on a descriptor (no shared descriptor table to count on).
+        let mut map = asyncore_core::SocketMap::new();
+        map.insert(first, handler())?;
+        shutdown_on_signals(&mut map)?;
+        announce(&bound)?;
+        lp.run(&mut map)?;
+        return Ok(());
+    }
     let port_addr = bound.as_socket().unwrap_or(addr);
     let first = std::sync::Mutex::new(Some(first));
     let group = asyncore_core::LoopGroup::spawn(threads, lp, move |index, map| {
@@ -188,9 +198,8 @@ where
             None => listener_on(port_addr, true)?.0,
         };
         map.insert(chan, handler())?;
-        Ok(())
+        shutdown_on_signals(map)
     })?;
-    shutdown_on_signals(group.wakers().to_vec())?;
     announce(&bound)?;
     group.join()?;
     Ok(())
@@ -209,25 +218,49 @@ pub fn announce(bound: &SockAddr) -> io::Result<()> {
 /// How long a server lets queued output drain after SIGINT or SIGTERM.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Shuts the loops behind `wakers` down gracefully on SIGINT or SIGTERM (listeners close,
-/// queued output drains for up to [`SHUTDOWN_GRACE`], then the loops return), so the
-/// program can exit 0 with nothing queued lost. The signals are taken by a thread of
-/// `signal-hook`, the ecosystem's signal crate.
+/// Shuts `map` down gracefully on SIGINT or SIGTERM (listeners close, queued output
+/// drains for up to [`SHUTDOWN_GRACE`], then its loop returns), so the program can exit 0
+/// with nothing queued lost.
+///
+/// The self-pipe pattern, with no thread: the handler of `signal-hook` (the ecosystem's
+/// signal crate) writes a byte to one end of a socket pair, and the other end is a channel
+/// of `map`, whose read event starts the shutdown. Several maps (loops) may each call it.
 ///
 /// # Errors
-/// The signal handlers cannot be installed.
-pub fn shutdown_on_signals(wakers: Vec<asyncore_core::Waker>) -> io::Result<()> {
+/// The socket pair cannot be made, or the signal handlers cannot be installed.
+pub fn shutdown_on_signals(map: &mut asyncore_core::SocketMap) -> io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                log::info!("signal {sig}: shutting down");
-                for waker in &wakers {
-                    waker.shutdown(SHUTDOWN_GRACE);
-                }
-            }
-        })?;
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::low_level::pipe::register(signal, theirs.try_clone()?)?;
+    }
+    let sock = asyncore_core::Socket::from(std::os::fd::OwnedFd::from(ours));
+    map.insert(Channel::from_socket(sock)?, SignalWatch)?;
     Ok(())
+}
+
+/// The map's end of the signal socket pair: a byte on it means SIGINT or SIGTERM came.
+#[derive(Debug)]
+struct SignalWatch;
+
+impl asyncore_core::Dispatcher for SignalWatch {
+    fn writable(&self, _chan: &Channel) -> bool {
+        false
+    }
+
+    fn handle_read(
+        &mut self,
+        ctx: &mut asyncore_core::Context<'_>,
+    ) -> asyncore_core::HandlerResult {
+        let mut bytes = [0u8; 64];
+        match ctx.recv(&mut bytes) {
+            Ok(0) => return Ok(()), // the loop closes the channel
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        log::info!("SIGINT or SIGTERM: shutting down");
+        ctx.map().shutdown(SHUTDOWN_GRACE);
+        Ok(())
+    }
 }

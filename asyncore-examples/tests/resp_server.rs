@@ -329,6 +329,18 @@ fn an_idle_connection_is_closed_and_a_busy_one_is_not() {
 }
 
 #[test]
+fn one_loop_is_one_thread_and_two_are_two_more() {
+    // A single-threaded process is cheaper for the kernel in every descriptor system call;
+    // signals come through a socket pair, not a thread of their own.
+    let one = Server::start(RESP_SERVER, &[]);
+    assert_eq!(one.threads(), 1);
+    assert!(one.terminate().success());
+    let two = Server::start(RESP_SERVER, &["--threads", "2"]);
+    assert_eq!(two.threads(), 3, "the main thread waits for the two loops");
+    assert!(two.terminate().success());
+}
+
+#[test]
 fn sigterm_exits_0() {
     let server = Server::start(RESP_SERVER, &[]);
     let mut c = connect(&server);

@@ -110,6 +110,13 @@ impl Server {
         Duration::from_millis(ticks * 10)
     }
 
+    /// How many threads the server runs, from `/proc/PID/task`.
+    pub fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .expect("read /proc/PID/task")
+            .count()
+    }
+
     /// Sends SIGTERM and waits (with the deadline) for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
