@@ -276,13 +276,18 @@ impl FrameSink for GiveBack {
     }
 }
 
-#[test]
-fn unread_input_waits_for_resume_when_paused() {
-    let mut framer = Framer::new(Terminator::None);
-    let mut sink = GiveBack {
-        plan: vec![(4, true), (2, true)],
+/// A framer at `terminator` and a sink that gives input back as `plan` says.
+fn give_back(terminator: Terminator, plan: &[(usize, bool)]) -> (Framer, GiveBack) {
+    let sink = GiveBack {
+        plan: plan.to_vec(),
         ..GiveBack::default()
     };
+    (Framer::new(terminator), sink)
+}
+
+#[test]
+fn unread_input_waits_for_resume_when_paused() {
+    let (mut framer, mut sink) = give_back(Terminator::None, &[(4, true), (2, true)]);
     framer.feed(b"abcdef", &mut sink).unwrap();
     assert_eq!(sink.events, [data("ab")]);
     assert_eq!(framer.pending(), b"cdef");
@@ -297,11 +302,7 @@ fn unread_input_waits_for_resume_when_paused() {
 
 #[test]
 fn unread_input_comes_first_with_the_next_feed() {
-    let mut framer = Framer::new(Terminator::None);
-    let mut sink = GiveBack {
-        plan: vec![(3, false)],
-        ..GiveBack::default()
-    };
+    let (mut framer, mut sink) = give_back(Terminator::None, &[(3, false)]);
     framer.feed(b"abcdef", &mut sink).unwrap();
     // Not handed over again within the same feed.
     assert_eq!(sink.events, [data("abc")]);
@@ -313,11 +314,7 @@ fn unread_input_comes_first_with_the_next_feed() {
 
 #[test]
 fn a_terminator_after_unread_input_is_found_again() {
-    let mut framer = Framer::new(Terminator::LF);
-    let mut sink = GiveBack {
-        plan: vec![(1, true)],
-        ..GiveBack::default()
-    };
+    let (mut framer, mut sink) = give_back(Terminator::LF, &[(1, true)]);
     framer.feed(b"abc\ndef\n", &mut sink).unwrap();
     assert_eq!(sink.events, [data("ab")]);
     assert_eq!(framer.pending(), b"c\ndef\n");
@@ -331,11 +328,7 @@ fn a_terminator_after_unread_input_is_found_again() {
 #[test]
 fn a_count_gets_back_what_it_counted_of_unread_input() {
     // The count is reached in this input, and given back in part.
-    let mut framer = Framer::new(Terminator::Count(5));
-    let mut sink = GiveBack {
-        plan: vec![(2, true)],
-        ..GiveBack::default()
-    };
+    let (mut framer, mut sink) = give_back(Terminator::Count(5), &[(2, true)]);
     framer.feed(b"abcdefg", &mut sink).unwrap();
     assert_eq!(framer.get_terminator(), &Terminator::Count(2));
     assert_eq!(framer.pending(), b"defg");
@@ -346,11 +339,7 @@ fn a_count_gets_back_what_it_counted_of_unread_input() {
     );
 
     // The count is not reached yet.
-    let mut framer = Framer::new(Terminator::Count(10));
-    let mut sink = GiveBack {
-        plan: vec![(1, true)],
-        ..GiveBack::default()
-    };
+    let (mut framer, mut sink) = give_back(Terminator::Count(10), &[(1, true)]);
     framer.feed(b"abcd", &mut sink).unwrap();
     assert_eq!(framer.get_terminator(), &Terminator::Count(7));
     framer.resume(&mut sink).unwrap();
