@@ -239,9 +239,7 @@ impl<H: ChatHandler> AsyncChat<H> {
     /// watermark; sends nothing.
     fn queue(&mut self, chan: &mut Channel, data: Bytes) -> Result<(), ChatError> {
         self.state.out.push(chan, data)?;
-        if self.state.out.above_high(chan) {
-            self.framer.pause();
-        }
+        self.state.out.pause_if_high(chan, &mut self.framer);
         Ok(())
     }
 

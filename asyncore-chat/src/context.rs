@@ -135,9 +135,7 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     pub fn push(&mut self, data: impl Into<Bytes>) -> Result<(), ChatError> {
         let chan = self.ctx.channel_mut();
         self.state.out.push(chan, data.into())?;
-        if self.state.out.above_high(chan) {
-            self.framing.pause();
-        }
+        self.state.out.pause_if_high(chan, self.framing);
         Ok(())
     }
 
@@ -169,9 +167,7 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     pub fn push_copy(&mut self, data: &[u8]) -> Result<(), ChatError> {
         let chan = self.ctx.channel_mut();
         self.state.out.push_copy(chan, data)?;
-        if self.state.out.above_high(chan) {
-            self.framing.pause();
-        }
+        self.state.out.pause_if_high(chan, self.framing);
         Ok(())
     }
 

@@ -302,9 +302,8 @@ impl Framing {
     fn bridge_len(&self) -> usize {
         match &self.terminator {
             Terminator::Bytes(d) => d.as_bytes().len().saturating_sub(1).max(1),
-            t if t.collects_all() => usize::MAX,
-            Terminator::Count(n) => *n,
-            Terminator::None => usize::MAX,
+            Terminator::Count(n) if *n > 0 => *n,
+            _ => usize::MAX,
         }
     }
 }

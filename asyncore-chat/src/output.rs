@@ -2,6 +2,7 @@
 //! send queue, and the watermarks that pause input while output piles up.
 
 use crate::error::ChatError;
+use crate::framer::Framing;
 use crate::producer::Producer;
 use asyncore_core::{Channel, HandlerResult};
 use bytes::Bytes;
@@ -171,6 +172,14 @@ impl Output {
     /// Whether nothing at all waits to be sent (no producer either).
     pub(crate) fn is_empty(&self, chan: &Channel) -> bool {
         chan.out_queue().is_empty() && self.fifo.is_empty()
+    }
+
+    /// Pauses `framing` if the output queued on `chan` is above the high watermark: called
+    /// after every push.
+    pub(crate) fn pause_if_high(&self, chan: &Channel, framing: &mut Framing) {
+        if self.above_high(chan) {
+            framing.pause();
+        }
     }
 
     pub(crate) fn above_high(&self, chan: &Channel) -> bool {

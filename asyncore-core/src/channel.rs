@@ -495,7 +495,8 @@ impl Channel {
     }
 
     /// Queues `data` (without copying it, but for small buffers packed together: see
-    /// [`SendQueue`]) and tries to send; returns how much of the queue was sent now. Python: `dispatcher_with_send.send`, `async_chat.push`.
+    /// [`SendQueue`]) and tries to send; returns how much of the queue was sent now.
+    /// Python: `dispatcher_with_send.send`, `async_chat.push`.
     ///
     /// # Errors
     /// As [`initiate_send`](Self::initiate_send).

@@ -430,20 +430,23 @@ fn set(x: &mut Exec<'_>, a: &[&[u8]]) -> Reply {
         },
     };
     let key = a[1];
-    let value = x.value(a[2]);
-    if !(nx || xx || get) {
-        // The common case: no need to look at the old value.
-        x.store.set(key, value, expiry);
-        return Reply::OK;
-    }
-    let old = x.store.get(key).cloned();
-    let old_reply = bulk_or_null(old.as_ref());
+    // Only NX, XX and GET look at the old value (a plain SET, the common case, does not).
+    let old = if nx || xx || get {
+        x.store.get(key).cloned()
+    } else {
+        None
+    };
     if (nx && old.is_some()) || (xx && old.is_none()) {
-        return if get { old_reply } else { Reply::Null };
+        return if get {
+            bulk_or_null(old.as_ref())
+        } else {
+            Reply::Null
+        };
     }
+    let value = x.value(a[2]);
     x.store.set(key, value, expiry);
     if get {
-        old_reply
+        bulk_or_null(old.as_ref())
     } else {
         Reply::OK
     }
