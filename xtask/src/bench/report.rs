@@ -307,7 +307,7 @@ fn ratio_lines(rows: &[(Row, Summary)]) -> String {
         }
         for (anchor, a) in rows.iter().filter(|(r, _)| !r.ours && r.case == ours.case) {
             let ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
-                (Some(x), Some(y)) if y > 0.0 => format!("{:.2}x", x / y),
+                (Some(x), Some(y)) if y > 0.0 => ratio_text(x / y),
                 _ => "-".into(),
             };
             let _ = writeln!(
@@ -322,6 +322,16 @@ fn ratio_lines(rows: &[(Row, Summary)]) -> String {
         }
     }
     md
+}
+
+/// A ratio as `1.23x`; a small one also as its inverse, which is how a bar such as "20x
+/// less CPU" is stated (`0.054x` alone hides whether that is 18x or 20x).
+fn ratio_text(r: f64) -> String {
+    if r > 0.0 && r < 0.5 {
+        format!("{r:.3}x ({:.1}x less)", 1.0 / r)
+    } else {
+        format!("{r:.2}x")
+    }
 }
 
 fn rate(v: f64, unit: Unit) -> String {
@@ -378,6 +388,13 @@ mod tests {
     }
 
     #[test]
+    fn small_ratios_are_also_shown_inverted() {
+        assert_eq!(ratio_text(1.0), "1.00x");
+        assert_eq!(ratio_text(0.5), "0.50x");
+        assert_eq!(ratio_text(0.0543), "0.054x (18.4x less)");
+    }
+
+    #[test]
     fn ratios_compare_ours_with_each_anchor_of_the_same_case() {
         let mut t = Table::default();
         let key = |system, ours| Key {
@@ -396,6 +413,9 @@ mod tests {
         t.add(&key("ours", true), point(200.0, 1.0));
         t.add(&key("anchor", false), point(100.0, 4.0));
         let md = t.markdown(&[(1, "s")]);
-        assert!(md.contains("| c | ours | anchor | 2.00x | 0.25x |"), "{md}");
+        assert!(
+            md.contains("| c | ours | anchor | 2.00x | 0.250x (4.0x less) |"),
+            "{md}"
+        );
     }
 }
