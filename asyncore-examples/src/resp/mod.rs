@@ -16,6 +16,7 @@ pub mod parser;
 pub mod reply;
 pub mod server;
 pub mod store;
+mod text;
 
 pub use commands::{execute, Action, Exec, Session};
 pub use parser::{
