@@ -3,12 +3,19 @@
 //! [`Framer`] is the `handle_read` half of `async_chat` on its own: feed it bytes, it calls
 //! a [`FrameSink`]'s `collect_incoming_data` and `found_terminator`. `AsyncChat` feeds it
 //! from its socket; tests and benchmarks feed it directly.
+//!
+//! This file holds the framing state ([`Framing`]) and the framing loop over one piece of
+//! input; `buffered.rs` holds [`Framer`], which owns the input not framed yet (a cut
+//! terminator, or what came while paused) and feeds the loop.
 
 use crate::error::ChatError;
 use crate::terminator::{find_prefix_at_end, Terminator};
 use asyncore_core::HandlerResult;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
+
+mod buffered;
+pub use buffered::Framer;
 
 /// Frames up to this many bytes are copied out by `take_data` rather than split off.
 const COPY_SMALL_FRAMES: usize = 256;
@@ -422,207 +429,4 @@ fn run<S: FrameSink + ?Sized>(
         }
     }
     (pos, Ok(()))
-}
-
-/// Cuts a byte stream into frames at a [`Terminator`], calling a [`FrameSink`]: the input
-/// side of `async_chat` (its `handle_read`), usable without sockets.
-///
-/// Input is handed to the sink as it comes, so the framer itself keeps only a cut
-/// terminator (`"\r"` of `"\r\n"`) between feeds, or the input left while paused.
-/// Terminators are found with `memchr::memmem`, each byte searched once whatever the
-/// chunking. Dereferences to [`Framing`] for the terminator, the collected frame and the
-/// input limit.
-///
-/// ```
-/// use asyncore_chat::{FrameSink, Framer, Framing, Terminator};
-/// use asyncore_core::HandlerResult;
-///
-/// /// A length-prefixed protocol: a line with a count, then that many bytes.
-/// #[derive(Default)]
-/// struct Blobs { blobs: Vec<Vec<u8>> }
-///
-/// impl FrameSink for Blobs {
-///     fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult {
-///         let frame = framing.take_data();
-///         match framing.get_terminator() {
-///             Terminator::Bytes(_) => {
-///                 let n: usize = std::str::from_utf8(&frame)?.parse()?;
-///                 framing.set_terminator(Terminator::Count(n));
-///             }
-///             _ => {
-///                 self.blobs.push(frame.to_vec());
-///                 framing.set_terminator(Terminator::CRLF);
-///             }
-///         }
-///         Ok(())
-///     }
-/// }
-///
-/// let mut framer = Framer::new(Terminator::CRLF);
-/// let mut sink = Blobs::default();
-/// for chunk in [&b"5\r\nhel"[..], b"lo3\r", b"\nabc"] {
-///     framer.feed(chunk, &mut sink)?;
-/// }
-/// assert_eq!(sink.blobs, [b"hello".to_vec(), b"abc".to_vec()]);
-/// # Ok::<(), asyncore_core::BoxError>(())
-/// ```
-#[derive(Debug)]
-pub struct Framer {
-    framing: Framing,
-    /// Input not yet framed: a cut terminator, or what came while paused.
-    pending: Vec<u8>,
-}
-
-impl Default for Framer {
-    fn default() -> Framer {
-        Framer::new(Terminator::None)
-    }
-}
-
-impl std::ops::Deref for Framer {
-    type Target = Framing;
-    fn deref(&self) -> &Framing {
-        &self.framing
-    }
-}
-
-impl std::ops::DerefMut for Framer {
-    fn deref_mut(&mut self) -> &mut Framing {
-        &mut self.framing
-    }
-}
-
-impl Framer {
-    /// A framer cutting at `terminator`, with the default input limit
-    /// ([`DEFAULT_MAX_INPUT`]). Allocates nothing until input comes.
-    pub fn new(terminator: Terminator) -> Framer {
-        Framer {
-            framing: Framing::new(terminator),
-            pending: Vec::new(),
-        }
-    }
-
-    /// The framing state (also reached through `Deref`).
-    pub fn framing(&self) -> &Framing {
-        &self.framing
-    }
-
-    /// The framing state, mutably.
-    pub fn framing_mut(&mut self) -> &mut Framing {
-        &mut self.framing
-    }
-
-    /// Frames `data`, which follows the input fed before: calls `sink` for each piece of
-    /// input and each terminator. Python: the framing loop of `async_chat.handle_read`.
-    ///
-    /// While paused, `data` is only kept.
-    ///
-    /// # Errors
-    /// The first error of a callback (the framer stops there and keeps the input after
-    /// the frame it was handling), or [`ChatError::InputLimit`] (then the buffered input
-    /// and the collected frame are dropped).
-    pub fn feed<S: FrameSink + ?Sized>(&mut self, data: &[u8], sink: &mut S) -> HandlerResult {
-        self.framing.gave_back = false;
-        self.apply_discard();
-        let result = self.feed_inner(data, sink);
-        self.apply_discard();
-        self.tidy();
-        result
-    }
-
-    fn feed_inner<S: FrameSink + ?Sized>(
-        &mut self,
-        mut data: &[u8],
-        sink: &mut S,
-    ) -> HandlerResult {
-        // Finish what is pending (usually a cut terminator) with a few bytes at a time,
-        // so that a long read is not copied behind it.
-        while !self.pending.is_empty() && !data.is_empty() && self.can_run() {
-            let m = data.len().min(self.framing.bridge_len());
-            self.pending.extend_from_slice(&data[..m]);
-            data = &data[m..];
-            if let Err(e) = self.process_pending(sink) {
-                self.keep(data);
-                return Err(e);
-            }
-        }
-        if !self.pending.is_empty() || !self.can_run() {
-            self.keep(data);
-            return Ok(());
-        }
-        let (used, result) = run(&mut self.framing, data, sink);
-        self.keep(&data[used..]);
-        result
-    }
-
-    /// Unpauses and frames the input kept meanwhile.
-    ///
-    /// # Errors
-    /// As [`feed`](Self::feed).
-    pub fn resume<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
-        self.framing.paused = false;
-        self.framing.gave_back = false;
-        self.apply_discard();
-        let result = if self.pending.is_empty() {
-            Ok(())
-        } else {
-            self.process_pending(sink)
-        };
-        self.apply_discard();
-        self.tidy();
-        result
-    }
-
-    /// Drops the collected frame and all buffered input. Python: the input half of
-    /// `async_chat.discard_buffers()`.
-    pub fn discard(&mut self) {
-        self.framing.discard();
-        self.apply_discard();
-    }
-
-    /// Input kept but not framed yet: a terminator cut by the end of the input, or what
-    /// was fed while paused.
-    pub fn pending(&self) -> &[u8] {
-        &self.pending
-    }
-
-    /// Heap memory the framer holds for input: its pending buffer and its frame buffer.
-    pub fn allocated(&self) -> usize {
-        self.pending.capacity() + self.framing.incoming.capacity()
-    }
-
-    fn can_run(&self) -> bool {
-        !self.framing.paused && !self.framing.discarded && !self.framing.gave_back
-    }
-
-    fn apply_discard(&mut self) {
-        if self.framing.discarded {
-            self.pending = Vec::new();
-            self.framing.discarded = false;
-        }
-    }
-
-    /// Keeps `data` for later, unless the input was discarded.
-    fn keep(&mut self, data: &[u8]) {
-        if !self.framing.discarded {
-            self.pending.extend_from_slice(data);
-        }
-    }
-
-    fn process_pending<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
-        let (used, result) = run(&mut self.framing, &self.pending, sink);
-        if self.framing.discarded {
-            self.pending.clear();
-        } else {
-            self.pending.drain(..used);
-        }
-        result
-    }
-
-    /// Frees an emptied pending buffer that grew large.
-    fn tidy(&mut self) {
-        if self.pending.is_empty() && self.pending.capacity() > KEEP_PENDING {
-            self.pending = Vec::new();
-        }
-    }
 }
