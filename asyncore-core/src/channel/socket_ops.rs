@@ -1,0 +1,239 @@
+//! The socket operations of a [`Channel`], with Python's names: options, `bind`, `listen`,
+//! `connect`, `accept`, `send`, `recv`.
+
+use super::{is_connect_failure, not_open, ready, Channel};
+use crate::error::is_disconnect;
+use crate::overload;
+use crate::raw_io::Io;
+use crate::sys;
+use socket2::{SockAddr, Socket};
+use std::io::{self, Read};
+
+impl Channel {
+    pub(super) fn sock(&self) -> io::Result<&Socket> {
+        match &self.io {
+            Some(Io::Socket(s)) => Ok(s),
+            Some(Io::Other(_)) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "operation not supported: the channel holds a file, not a socket",
+            )),
+            None => Err(not_open()),
+        }
+    }
+
+    /// Sets `SO_REUSEADDR`. Python: `dispatcher.set_reuse_addr()`.
+    ///
+    /// # Errors
+    /// No socket, or the OS refuses the option.
+    pub fn set_reuse_addr(&mut self) -> io::Result<()> {
+        self.sock()?.set_reuse_address(true)
+    }
+
+    /// Sets `SO_REUSEPORT`, so that several listening sockets (one per loop thread) share
+    /// one port and the kernel spreads connections over them. Not in Python's asyncore.
+    ///
+    /// # Errors
+    /// No socket, or the OS refuses the option.
+    pub fn set_reuse_port(&mut self) -> io::Result<()> {
+        self.sock()?.set_reuse_port(true)
+    }
+
+    /// Sets `TCP_NODELAY` (no Nagle delay on small writes): what request/response servers
+    /// want on their connections. Not in Python's asyncore.
+    ///
+    /// # Errors
+    /// No socket, or not a TCP socket.
+    pub fn set_nodelay(&mut self, nodelay: bool) -> io::Result<()> {
+        self.sock()?.set_nodelay(nodelay)
+    }
+
+    /// Binds to `addr` and remembers it. Python: `dispatcher.bind(addr)`.
+    ///
+    /// # Errors
+    /// The OS error, e.g. `EADDRINUSE` (returned to the caller; nothing is registered).
+    pub fn bind(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
+        let addr = addr.into();
+        self.sock()?.bind(&addr)?;
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Starts listening; the channel becomes `accepting`. Python: `dispatcher.listen(num)`.
+    ///
+    /// # Errors
+    /// The OS error from `listen(2)`.
+    pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
+        self.sock()?.listen(backlog)?;
+        overload::ensure_reserve();
+        self.accepting = true;
+        Ok(())
+    }
+
+    /// The address the socket is bound to (e.g. the port chosen for port 0).
+    ///
+    /// # Errors
+    /// No socket, or the OS error from `getsockname(2)`.
+    pub fn local_addr(&self) -> io::Result<SockAddr> {
+        self.sock()?.local_addr()
+    }
+
+    /// Starts a non-blocking connect to `addr`. Python: `dispatcher.connect(address)`.
+    ///
+    /// The channel is `connecting` until the loop sees its first read or write event, which
+    /// checks `SO_ERROR` and then calls `handle_connect`. A connect the OS refuses at once
+    /// (for example a Unix socket path with no listener) is not an error here: it reaches
+    /// the handler from the loop, like a refusal that takes a round trip, as an error
+    /// carrying the OS error.
+    ///
+    /// # Errors
+    /// No socket, or an error that is the caller's (an address of the wrong family).
+    pub fn connect(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
+        let addr = addr.into();
+        self.connected = false;
+        self.connecting = true;
+        match self.sock()?.connect(&addr) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINPROGRESS) | Some(libc::EALREADY)
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.raw_os_error() == Some(libc::EISCONN) => {}
+            Err(e) if is_connect_failure(&e) => self.pending_error = Some(e),
+            Err(e) => {
+                self.connecting = false;
+                return Err(e);
+            }
+        }
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Accepts a pending connection: `Some((socket, peer address))`, or `None` when there
+    /// is none (`EWOULDBLOCK`, `EAGAIN`, `ECONNABORTED`). Python: `dispatcher.accept()`.
+    ///
+    /// The new socket is blocking, as `accept(2)` gives it; adopting it with
+    /// [`Channel::from_socket`] makes it non-blocking.
+    ///
+    /// When the process is out of descriptors (`EMFILE`, `ENFILE`), the waiting
+    /// connections are accepted with a reserved descriptor and closed at once, a warning is
+    /// logged once per burst, and `None` is returned: the loop neither spins nor stalls,
+    /// and accepting resumes as soon as descriptors are free.
+    ///
+    /// # Errors
+    /// Any other OS error.
+    pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
+        match self.sock()?.accept() {
+            Ok(pair) => {
+                overload::accepted();
+                Ok(Some(pair))
+            }
+            Err(e) if overload::is_exhaustion(&e) => {
+                // Refuse what waits rather than spin on a listener that stays readable.
+                overload::shed(self.sock()?);
+                self.clear_ready(ready::READ);
+                Ok(None)
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == Some(libc::ECONNABORTED) =>
+            {
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    self.clear_ready(ready::READ);
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends what the OS takes of `data` now and returns how much that was.
+    /// Python: `dispatcher.send(data)`.
+    ///
+    /// `Ok(0)` when the socket cannot take more now (`EWOULDBLOCK`), and also when the peer
+    /// is gone (`ECONNRESET`, `EPIPE`, ...): then `handle_close` runs as soon as the
+    /// current handler returns. Never raises `SIGPIPE`.
+    ///
+    /// # Errors
+    /// Other OS errors, and `ENOTCONN`-like errors for a channel with no socket.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        let result = match &self.io {
+            Some(Io::Socket(s)) => s.send_with_flags(data, sys::SEND_FLAGS),
+            Some(Io::Other(o)) => o.write(data),
+            None => Err(not_open()),
+        };
+        self.sent(result)
+    }
+
+    pub(super) fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
+        match result {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.clear_ready(ready::WRITE);
+                Ok(0)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) if is_disconnect(&e) => {
+                self.close_requested = true;
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads what is ready into `buf` and returns the byte count. Python:
+    /// `dispatcher.recv(buffer_size)`.
+    ///
+    /// `Ok(0)` (for a non-empty `buf`) means the peer closed or the connection broke
+    /// (`ECONNRESET`, `ENOTCONN`, ...): `handle_close` runs as soon as the current handler
+    /// returns.
+    ///
+    /// # Errors
+    /// `WouldBlock` when nothing is ready: a handler may pass it on with `?`, and the loop
+    /// treats it as "wait", not as an error. Other OS errors as they come.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let result = match &self.io {
+            Some(Io::Socket(s)) => {
+                let mut s: &Socket = s;
+                s.read(buf)
+            }
+            Some(Io::Other(o)) => o.read(buf),
+            None => Err(not_open()),
+        };
+        match result {
+            Ok(0) => {
+                self.close_requested = true;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.got_data = true;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.clear_ready(ready::READ);
+                Err(e)
+            }
+            Err(e) if is_disconnect(&e) => {
+                self.close_requested = true;
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The pending socket error (`SO_ERROR`), taken and cleared; `None` for stand-ins.
+    ///
+    /// # Errors
+    /// No descriptor, or the option cannot be read.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match &self.io {
+            Some(Io::Socket(s)) => s.take_error(),
+            Some(Io::Other(o)) => o.take_error(),
+            None => Err(not_open()),
+        }
+    }
+}
