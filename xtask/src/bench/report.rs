@@ -236,7 +236,11 @@ impl Table {
                 };
                 let mut row = s.clone();
                 row.case = format!("geomean {g}");
-                row.points.clear();
+                row.points = round_geomeans(
+                    rows.iter()
+                        .filter(|r| r.group.as_deref() == Some(g.as_str()) && r.system == s.system)
+                        .copied(),
+                );
                 out.push((row, summary));
             }
         }
@@ -290,13 +294,64 @@ impl Table {
             }
             let ratios = ratio_lines(&rows);
             if !ratios.is_empty() {
-                md.push_str("\nOurs / anchor (throughput: higher is better; CPU per request: lower is better):\n\n");
-                md.push_str("| case | ours | anchor | throughput | server CPU / req |\n|---|---|---|--:|--:|\n");
+                md.push_str("\nOurs / anchor (throughput: higher is better; CPU per request: lower is better). The last column is the CPU ratio in each round, ours and the anchor run back to back, lowest to highest:\n\n");
+                md.push_str("| case | ours | anchor | throughput | server CPU / req | CPU / req, round by round |\n|---|---|---|--:|--:|--:|\n");
                 md.push_str(&ratios);
             }
         }
         md
     }
+}
+
+/// A group's points round by round: in each round that every member has, the geometric
+/// mean of the members' rates and CPU. (The geomean row's summary is taken from the
+/// members' medians instead; these points serve the paired ratios.)
+fn round_geomeans<'r>(members: impl Iterator<Item = &'r Row>) -> Vec<Point> {
+    let members: Vec<&Row> = members.collect();
+    let Some(first) = members.first() else {
+        return Vec::new();
+    };
+    let mut points = Vec::new();
+    for round in first.points.iter().map(|p| p.round) {
+        let of_round: Option<Vec<&Point>> = members
+            .iter()
+            .map(|m| m.points.iter().find(|p| p.round == round))
+            .collect();
+        let Some(of_round) = of_round else { continue };
+        let rates: Vec<f64> = of_round.iter().map(|p| p.rate).collect();
+        let cpus: Option<Vec<f64>> = of_round.iter().map(|p| p.cpu_us).collect();
+        if let Some(rate) = geomean(&rates) {
+            points.push(Point {
+                round,
+                rate,
+                cpu_us: cpus.and_then(|c| geomean(&c)),
+                ..Point::default()
+            });
+        }
+    }
+    points
+}
+
+/// The CPU ratio of ours to an anchor in each round (the two ran one after the other, so
+/// the machine's slow drift cancels), as `min-max` over the rounds; `-` with fewer than
+/// two rounds in common.
+fn paired_cpu_range(ours: &Row, anchor: &Row) -> String {
+    let mut ratios: Vec<f64> = ours
+        .points
+        .iter()
+        .filter_map(|o| {
+            let a = anchor.points.iter().find(|a| a.round == o.round)?;
+            match (o.cpu_us, a.cpu_us) {
+                (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+                _ => None,
+            }
+        })
+        .collect();
+    if ratios.len() < 2 {
+        return "-".into();
+    }
+    ratios.sort_by(f64::total_cmp);
+    format!("{:.2}-{:.2}x", ratios[0], ratios[ratios.len() - 1])
 }
 
 fn ratio_lines(rows: &[(Row, Summary)]) -> String {
@@ -312,12 +367,13 @@ fn ratio_lines(rows: &[(Row, Summary)]) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 ours.case,
                 ours.system,
                 anchor.system,
                 ratio(o.rate, a.rate),
-                ratio(o.cpu, a.cpu)
+                ratio(o.cpu, a.cpu),
+                paired_cpu_range(ours, anchor)
             );
         }
     }
@@ -385,6 +441,47 @@ mod tests {
         assert_eq!(median(vec![]), None);
         let g = geomean(&[1.0, 4.0]).unwrap_or(0.0);
         assert!((g - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn paired_ratios_range_over_rounds_also_for_geomeans() {
+        let mut t = Table::default();
+        let key = |case, system, ours| Key {
+            scenario: 2,
+            case,
+            group: Some("g"),
+            system,
+            ours,
+            unit: Unit::Requests,
+        };
+        let point = |round, cpu| Point {
+            round,
+            rate: 10.0,
+            cpu_us: Some(cpu),
+            ..Point::default()
+        };
+        for (round, ours_cpu) in [(1, 1.0), (2, 1.2), (3, 0.9)] {
+            t.add(&key("a", "ours", true), point(round, ours_cpu));
+            t.add(&key("a", "anchor", false), point(round, 1.0));
+            // Case b: ours is always 4x the anchor, so each round's geomean ratio is
+            // sqrt(case a's ratio * 4).
+            t.add(&key("b", "ours", true), point(round, 4.0));
+            t.add(&key("b", "anchor", false), point(round, 1.0));
+        }
+        let md = t.markdown(&[(2, "s")]);
+        assert!(
+            md.contains("| a | ours | anchor | 1.00x | 1.00x | 0.90-1.20x |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| b | ours | anchor | 1.00x | 4.00x | 4.00-4.00x |"),
+            "{md}"
+        );
+        // sqrt(0.9 * 4) = 1.90, sqrt(1.2 * 4) = 2.19.
+        assert!(
+            md.contains("| geomean g | ours | anchor | 1.00x | 2.00x | 1.90-2.19x |"),
+            "{md}"
+        );
     }
 
     #[test]
