@@ -467,6 +467,11 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
 /// own `handle_error`, not the caller's. (Python's `push` sends at once; so does
 /// [`AsyncChat::push`].)
 ///
+/// Nothing limits what is queued this way: the target's [`Watermarks`] pause only its own
+/// reading. To bound what a peer that does not read can cost, look at
+/// [`AsyncChat::queued_output`] first (through [`SocketMap::get_mut`]) and close a target
+/// too far behind, as the examples' chat server does.
+///
 /// # Errors
 /// [`ChatError::NotFound`] when `id` is stale, is not an `AsyncChat<H>`, or is the channel
 /// whose handler is running (push to it through its [`ChatContext`]);

@@ -8,8 +8,14 @@
 //! /who              -> "* users: A, B, C\n" (sorted)
 //! /quit             -> "* bye\n", then close; others "* NAME left\n" (also on disconnect)
 //! a line over the cap -> "* error: line too long\n", then close
+//! a user too far behind -> closed; others "* NAME left (too far behind)\n"
 //! ```
 //! Empty lines are ignored; an unknown `/command` gets `* error: unknown command /X\n`.
+//!
+//! A user that does not read what the others say is "too far behind" once more than
+//! [`Settings::max_queued`] bytes wait for it: it is closed at the next line meant for it,
+//! so that one stalled reader cannot grow the server's memory without bound (IRC's
+//! "SendQ exceeded").
 
 use asyncore_chat::{push_to, AsyncChat, ChatContext, ChatError, ChatHandler, Terminator};
 use asyncore_core::{
@@ -24,11 +30,15 @@ use std::time::Duration;
 /// The longest line by default, in bytes (without its `\n`).
 pub const DEFAULT_MAX_LINE: usize = 4096;
 
+/// The most output that may wait for one user by default: 1 MiB.
+pub const DEFAULT_MAX_QUEUED: usize = 1024 * 1024;
+
 /// Who is in the room, shared by every user's handler on the loop's thread.
 #[derive(Debug, Default)]
 pub struct Room {
     names: BTreeMap<ChannelId, String>,
     next_guest: u64,
+    max_queued: usize,
 }
 
 impl Room {
@@ -43,13 +53,53 @@ impl Room {
         names
     }
 
-    /// Sends `line` to every user but `except`. Users that are closing are skipped.
-    fn broadcast(&self, map: &mut asyncore_core::SocketMap, except: ChannelId, line: Bytes) {
+    /// Sends `line` to every user but `except`, and returns those too far behind (more
+    /// than `max_queued` bytes waiting), who got nothing. Users that are closing are
+    /// skipped.
+    fn broadcast(
+        &self,
+        map: &mut asyncore_core::SocketMap,
+        except: ChannelId,
+        line: &Bytes,
+    ) -> Vec<ChannelId> {
+        let mut behind = Vec::new();
         for &id in self.names.keys().filter(|&&id| id != except) {
+            let queued = map
+                .get_mut::<AsyncChat<ChatUser>>(id)
+                .map_or(0, |(chat, chan)| chat.queued_output(chan));
+            if queued > self.max_queued {
+                behind.push(id);
+                continue;
+            }
             match push_to::<ChatUser>(map, id, line.clone()) {
                 Ok(()) | Err(ChatError::Closing) => {}
                 Err(e) => log::debug!("broadcast to {id} failed: {e}"),
             }
+        }
+        behind
+    }
+}
+
+/// Sends `line` to every user of `room` but `except`, and closes the users too far behind
+/// to take it (telling the others, which may leave more behind: each is closed once).
+fn tell_others(
+    room: &RefCell<Room>,
+    map: &mut asyncore_core::SocketMap,
+    except: ChannelId,
+    line: Bytes,
+) {
+    let mut lines = vec![(except, line)];
+    while let Some((except, line)) = lines.pop() {
+        let behind = room.borrow().broadcast(map, except, &line);
+        for id in behind {
+            let Some(name) = room.borrow_mut().names.remove(&id) else {
+                continue;
+            };
+            log::info!("{name}: too far behind, closing");
+            if let Err(e) = map.close(id) {
+                log::debug!("closing {name}: {e}");
+            }
+            lines.push((id, Bytes::from(format!("* {name} left (too far behind)\n"))));
         }
     }
 }
@@ -61,6 +111,8 @@ pub struct Settings {
     pub max_line: usize,
     /// Close a user after this long without traffic.
     pub idle_timeout: Option<Duration>,
+    /// Close a user once more than this many bytes wait for it (it does not read).
+    pub max_queued: usize,
 }
 
 impl Default for Settings {
@@ -68,6 +120,7 @@ impl Default for Settings {
         Settings {
             max_line: DEFAULT_MAX_LINE,
             idle_timeout: None,
+            max_queued: DEFAULT_MAX_QUEUED,
         }
     }
 }
@@ -82,8 +135,12 @@ pub struct ChatServer {
 impl ChatServer {
     /// A server with an empty room.
     pub fn new(settings: Settings) -> ChatServer {
+        let room = Room {
+            max_queued: settings.max_queued,
+            ..Room::default()
+        };
         ChatServer {
-            room: Rc::default(),
+            room: Rc::new(RefCell::new(room)),
             settings,
         }
     }
@@ -121,8 +178,12 @@ impl Dispatcher for ChatServer {
         let room = self.room.clone();
         room.borrow_mut().names.insert(id, name.clone());
         push_to::<ChatUser>(ctx.map(), id, format!("* welcome {name}\n"))?;
-        room.borrow()
-            .broadcast(ctx.map(), id, Bytes::from(format!("* {name} joined\n")));
+        tell_others(
+            &room,
+            ctx.map(),
+            id,
+            Bytes::from(format!("* {name} joined\n")),
+        );
         Ok(())
     }
 }
@@ -158,7 +219,7 @@ impl ChatUser {
                 chat.channel_mut().set_tag(&self.name);
                 chat.push(format!("* you are {}\n", self.name))?;
                 let note = Bytes::from(format!("* {old} is now {}\n", self.name));
-                self.room.borrow().broadcast(chat.map(), me, note);
+                tell_others(&self.room, chat.map(), me, note);
                 Ok(())
             }
             "/who" => {
@@ -179,7 +240,7 @@ impl ChatUser {
         let removed = self.room.borrow_mut().names.remove(&me);
         if removed.is_some() {
             let note = Bytes::from(format!("* {} left\n", self.name));
-            self.room.borrow().broadcast(map, me, note);
+            tell_others(&self.room, map, me, note);
         }
     }
 }
@@ -209,9 +270,7 @@ impl ChatHandler for ChatUser {
         msg.extend_from_slice(line);
         msg.push(b'\n');
         let me = chat.id();
-        self.room
-            .borrow()
-            .broadcast(chat.map(), me, Bytes::from(msg));
+        tell_others(&self.room, chat.map(), me, Bytes::from(msg));
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! chat_server end to end: three users join, talk, rename, list, quit; long lines;
-//! idle timeouts; SIGTERM.
+//! a user who never reads; idle timeouts; SIGTERM.
 
 mod common;
 
@@ -115,6 +115,56 @@ fn a_line_over_the_cap_is_refused_and_the_connection_closes() {
     // Nothing of the long line reached anyone.
     a.say("/who\n");
     assert_eq!(a.line(), "* users: guest1\n");
+}
+
+#[test]
+fn a_user_who_never_reads_is_closed_once_too_far_behind_and_the_others_go_on() {
+    let server = Server::start(CHAT_SERVER, &["--max-queued", "65536"]);
+    let mut talker = User::connect(&server);
+    assert_eq!(talker.line(), "* welcome guest1\n");
+    let mut reader = User::connect(&server);
+    assert_eq!(reader.line(), "* welcome guest2\n");
+    let mut sleeper = User::connect(&server);
+    assert_eq!(sleeper.line(), "* welcome guest3\n");
+    assert_eq!(reader.line(), "* guest3 joined\n");
+
+    // 1 KiB lines, each read by the reader before the next is sent (so only the sleeper,
+    // who reads nothing from now on, falls behind), until the reader is told that the
+    // sleeper was dropped. Its socket buffers fill first (a few MiB at most): 64 MiB is far
+    // more than enough, and bounded.
+    let text = "z".repeat(1000);
+    let mut sent = 0u64;
+    loop {
+        assert!(sent < 64 * 1024, "the sleeper was never dropped");
+        talker.say(&format!("{text}\n"));
+        sent += 1;
+        let line = reader.line();
+        if line == "* guest3 left (too far behind)\n" {
+            // It came right after the line before; this line is next.
+            assert_eq!(reader.line(), format!("guest1: {text}\n"));
+            break;
+        }
+        assert_eq!(line, format!("guest1: {text}\n"));
+    }
+    assert!(
+        sent > 64,
+        "dropped after {sent} lines: before 64 KiB were queued"
+    );
+
+    // The sleeper's connection is closed: what was queued in the kernel, then the end.
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        match sleeper.reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(std::time::Instant::now() < deadline, "no end of stream"),
+        }
+    }
+    // The room goes on without it.
+    reader.say("/who\n");
+    assert_eq!(reader.line(), "* users: guest1, guest2\n");
+    talker.say("still here\n");
+    assert_eq!(reader.line(), "guest1: still here\n");
 }
 
 #[test]

@@ -2,17 +2,18 @@
 //!
 //! ```text
 //! chat_server [--listen HOST:PORT] [--max-line BYTES] [--idle-timeout SECS]
-//!             (defaults: 127.0.0.1:7000, 4096 bytes, no idle timeout)
+//!             [--max-queued BYTES]
+//!             (defaults: 127.0.0.1:7000, 4096 bytes, no idle timeout, 1 MiB)
 //! ```
 //! Talk to it with `nc 127.0.0.1 7000`. SIGINT or SIGTERM shuts it down gracefully.
 
-use asyncore_examples::chat::{ChatServer, Settings, DEFAULT_MAX_LINE};
+use asyncore_examples::chat::{ChatServer, Settings, DEFAULT_MAX_LINE, DEFAULT_MAX_QUEUED};
 use asyncore_examples::cli::{serve, usage_error, Args};
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: chat_server [--listen HOST:PORT] [--max-line BYTES] [--idle-timeout SECS]
-  defaults: --listen 127.0.0.1:7000 --max-line 4096, no idle timeout";
+    "usage: chat_server [--listen HOST:PORT] [--max-line BYTES] [--idle-timeout SECS] [--max-queued BYTES]
+  defaults: --listen 127.0.0.1:7000 --max-line 4096 --max-queued 1048576, no idle timeout";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::init();
@@ -20,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.listen("127.0.0.1:7000");
     let max_line: usize = args.parsed("--max-line", DEFAULT_MAX_LINE);
     let idle: f64 = args.parsed("--idle-timeout", 0.0);
+    let max_queued: usize = args.parsed("--max-queued", DEFAULT_MAX_QUEUED);
     args.finish();
     if max_line == 0 {
         usage_error(USAGE, "--max-line must be at least 1");
@@ -30,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings {
         max_line,
         idle_timeout: (idle > 0.0).then(|| Duration::from_secs_f64(idle)),
+        max_queued,
     };
     // One loop: the room lives on its thread.
     serve(addr, 1, move || ChatServer::new(settings))
