@@ -72,7 +72,8 @@ impl Room {
                 continue;
             }
             match push_to::<ChatUser>(map, id, line.clone()) {
-                Ok(()) | Err(ChatError::Closing) => {}
+                // NotFound: the running user (the caller pushes to it).
+                Ok(()) | Err(ChatError::Closing | ChatError::NotFound(_)) => {}
                 Err(e) => log::debug!("broadcast to {id} failed: {e}"),
             }
         }
@@ -82,12 +83,15 @@ impl Room {
 
 /// Sends `line` to every user of `room` but `except`, and closes the users too far behind
 /// to take it (telling the others, which may leave more behind: each is closed once).
+/// Returns those notices: the map cannot reach a user whose handler is running (the
+/// sender, when it is a user), so the caller pushes them to it.
 fn tell_others(
     room: &RefCell<Room>,
     map: &mut asyncore_core::SocketMap,
     except: ChannelId,
     line: Bytes,
-) {
+) -> Vec<Bytes> {
+    let mut notices = Vec::new();
     let mut lines = vec![(except, line)];
     while let Some((except, line)) = lines.pop() {
         let behind = room.borrow().broadcast(map, except, &line);
@@ -99,9 +103,12 @@ fn tell_others(
             if let Err(e) = map.close(id) {
                 log::debug!("closing {name}: {e}");
             }
-            lines.push((id, Bytes::from(format!("* {name} left (too far behind)\n"))));
+            let notice = Bytes::from(format!("* {name} left (too far behind)\n"));
+            notices.push(notice.clone());
+            lines.push((id, notice));
         }
     }
+    notices
 }
 
 /// The settings every connection shares.
@@ -219,7 +226,9 @@ impl ChatUser {
                 chat.channel_mut().set_tag(&self.name);
                 chat.push(format!("* you are {}\n", self.name))?;
                 let note = Bytes::from(format!("* {old} is now {}\n", self.name));
-                tell_others(&self.room, chat.map(), me, note);
+                for notice in tell_others(&self.room, chat.map(), me, note) {
+                    chat.push(notice)?;
+                }
                 Ok(())
             }
             "/who" => {
@@ -270,7 +279,9 @@ impl ChatHandler for ChatUser {
         msg.extend_from_slice(line);
         msg.push(b'\n');
         let me = chat.id();
-        tell_others(&self.room, chat.map(), me, Bytes::from(msg));
+        for notice in tell_others(&self.room, chat.map(), me, Bytes::from(msg)) {
+            chat.push(notice)?;
+        }
         Ok(())
     }
 

@@ -160,6 +160,10 @@ fn a_user_who_never_reads_is_closed_once_too_far_behind_and_the_others_go_on() {
             Ok(_) => assert!(std::time::Instant::now() < deadline, "no end of stream"),
         }
     }
+    // The talker, whose line was the one too many, is told as well.
+    assert_eq!(talker.line(), "* guest2 joined\n");
+    assert_eq!(talker.line(), "* guest3 joined\n");
+    assert_eq!(talker.line(), "* guest3 left (too far behind)\n");
     // The room goes on without it.
     reader.say("/who\n");
     assert_eq!(reader.line(), "* users: guest1, guest2\n");
