@@ -219,28 +219,24 @@ impl Table {
                 }
             }
             for s in systems {
-                let members: Vec<Summary> = out
+                let members: Vec<&(Row, Summary)> = out
                     .iter()
                     .filter(|(r, _)| r.group.as_deref() == Some(g.as_str()) && r.system == s.system)
-                    .map(|(_, m)| *m)
                     .collect();
                 let all = |f: fn(&Summary) -> Option<f64>| -> Option<f64> {
-                    let v: Option<Vec<f64>> = members.iter().map(f).collect();
+                    let v: Option<Vec<f64>> = members.iter().map(|(_, m)| f(m)).collect();
                     v.and_then(|v| geomean(&v))
                 };
                 let summary = Summary {
                     rate: all(|m| m.rate),
                     cpu: all(|m| m.cpu),
-                    n: members.iter().map(|m| m.n).min().unwrap_or(0),
+                    n: members.iter().map(|(_, m)| m.n).min().unwrap_or(0),
                     ..Summary::default()
                 };
+                let points = round_geomeans(members.iter().map(|(r, _)| r));
                 let mut row = s.clone();
                 row.case = format!("geomean {g}");
-                row.points = round_geomeans(
-                    rows.iter()
-                        .filter(|r| r.group.as_deref() == Some(g.as_str()) && r.system == s.system)
-                        .copied(),
-                );
+                row.points = points;
                 out.push((row, summary));
             }
         }
