@@ -164,6 +164,12 @@ impl Encoder {
         std::mem::take(&mut self.parts)
     }
 
+    /// Drops everything encoded and not yet taken; keeps the memory for the next replies.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.parts.clear();
+    }
+
     /// Hands the encoded buffers, in order, to `f`, leaving the encoder empty; keeps its
     /// memory for the next replies.
     ///
@@ -184,6 +190,17 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clear_drops_what_was_encoded() {
+        let mut enc = Encoder::default();
+        Reply::bulk(vec![b'x'; 10_000]).encode(&mut enc);
+        Reply::OK.encode(&mut enc);
+        enc.clear();
+        assert!(enc.is_empty());
+        Reply::Integer(7).encode(&mut enc);
+        assert_eq!(enc.finish().concat(), b":7\r\n");
+    }
 
     #[test]
     fn every_type_encodes_as_redis_does() {

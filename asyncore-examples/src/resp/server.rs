@@ -377,7 +377,7 @@ impl ChatHandler for RespConnection {
             let result = self.serve(chat, &mut enc, data);
             if result.is_err() {
                 // Whatever was encoded for this connection is not for the next one.
-                enc.drain(|_| Ok::<(), ChatError>(())).ok();
+                enc.clear();
             }
             result
         })?;
