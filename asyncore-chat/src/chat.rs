@@ -467,10 +467,10 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
 /// own `handle_error`, not the caller's. (Python's `push` sends at once; so does
 /// [`AsyncChat::push`].)
 ///
+/// Returns the bytes now queued for the target (its [`AsyncChat::queued_output`]).
 /// Nothing limits what is queued this way: the target's [`Watermarks`] pause only its own
-/// reading. To bound what a peer that does not read can cost, look at
-/// [`AsyncChat::queued_output`] first (through [`SocketMap::get_mut`]) and close a target
-/// too far behind, as the examples' chat server does.
+/// reading. To bound what a peer that does not read can cost, close a target whose queue
+/// this shows too far behind, as the examples' chat server does.
 ///
 /// # Errors
 /// [`ChatError::NotFound`] when `id` is stale, is not an `AsyncChat<H>`, or is the channel
@@ -518,9 +518,10 @@ pub fn push_to<H: ChatHandler>(
     map: &mut SocketMap,
     id: ChannelId,
     data: impl Into<Bytes>,
-) -> Result<(), ChatError> {
+) -> Result<usize, ChatError> {
     let (chat, chan) = map
         .get_mut::<AsyncChat<H>>(id)
         .ok_or(ChatError::NotFound(id))?;
-    chat.queue(chan, data.into())
+    chat.queue(chan, data.into())?;
+    Ok(chat.queued_output(chan))
 }

@@ -13,7 +13,7 @@
 //! Empty lines are ignored; an unknown `/command` gets `* error: unknown command /X\n`.
 //!
 //! A user that does not read what the others say is "too far behind" once more than
-//! [`Settings::max_queued`] bytes wait for it: it is closed at the next line meant for it,
+//! [`Settings::max_queued`] bytes wait for it: the line that takes it past that closes it,
 //! so that one stalled reader cannot grow the server's memory without bound (IRC's
 //! "SendQ exceeded").
 
@@ -53,9 +53,8 @@ impl Room {
         names
     }
 
-    /// Sends `line` to every user but `except`, and returns those too far behind (more
-    /// than `max_queued` bytes waiting), who got nothing. Users that are closing are
-    /// skipped.
+    /// Sends `line` to every user but `except`, and returns those it leaves too far
+    /// behind (more than `max_queued` bytes waiting). Users that are closing are skipped.
     fn broadcast(
         &self,
         map: &mut asyncore_core::SocketMap,
@@ -64,16 +63,10 @@ impl Room {
     ) -> Vec<ChannelId> {
         let mut behind = Vec::new();
         for &id in self.names.keys().filter(|&&id| id != except) {
-            let queued = map
-                .get_mut::<AsyncChat<ChatUser>>(id)
-                .map_or(0, |(chat, chan)| chat.queued_output(chan));
-            if queued > self.max_queued {
-                behind.push(id);
-                continue;
-            }
             match push_to::<ChatUser>(map, id, line.clone()) {
+                Ok(queued) if queued > self.max_queued => behind.push(id),
                 // NotFound: the running user (the caller pushes to it).
-                Ok(()) | Err(ChatError::Closing | ChatError::NotFound(_)) => {}
+                Ok(_) | Err(ChatError::Closing | ChatError::NotFound(_)) => {}
                 Err(e) => log::debug!("broadcast to {id} failed: {e}"),
             }
         }
@@ -81,8 +74,8 @@ impl Room {
     }
 }
 
-/// Sends `line` to every user of `room` but `except`, and closes the users too far behind
-/// to take it (telling the others, which may leave more behind: each is closed once).
+/// Sends `line` to every user of `room` but `except`, and closes the users it leaves too
+/// far behind (telling the others, which may leave more behind: each is closed once).
 /// Returns those notices: the map cannot reach a user whose handler is running (the
 /// sender, when it is a user), so the caller pushes them to it.
 fn tell_others(

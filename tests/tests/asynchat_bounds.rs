@@ -414,6 +414,16 @@ on_both_backends!(push_to_broadcasts_to_other_channels, |use_poll| {
         *errors.borrow(),
         [format!("no async_chat channel {me} in the map")]
     );
+    // push_to returns what is now queued for the target, for a caller that bounds it.
+    let one = room.borrow()[1];
+    assert_eq!(
+        super::push_to::<super::Member>(&mut map, one, "x").unwrap(),
+        1
+    );
+    assert_eq!(
+        super::push_to::<super::Member>(&mut map, one, "yz").unwrap(),
+        3
+    );
     // A stale id is refused too.
     map.close(room.borrow()[2]).unwrap();
     let stale = super::push_to::<super::Member>(&mut map, room.borrow()[2], "x");

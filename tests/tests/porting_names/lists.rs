@@ -369,7 +369,7 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(ChatContext::set_in_buffer_size);
     val!(ChatContext::set_out_buffer_size);
     val!(ChatContext::set_watermarks);
-    val!(push_to::<Probe> => fn(&mut SocketMap, ChannelId, Bytes) -> Result<(), ChatError>);
+    val!(push_to::<Probe> => fn(&mut SocketMap, ChannelId, Bytes) -> Result<usize, ChatError>);
     ty!(Terminator);
     val!(Terminator::bytes => fn(Bytes) -> Result<Terminator, ChatError>);
     val!(Terminator::LF);
