@@ -33,17 +33,15 @@ fn with_scratch<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     r
 }
 
-/// Everything of an `AsyncChat` but its handler and framer.
+/// Everything of an `AsyncChat` but its handler and framer. (How far the channel is on
+/// its way to closed is the loop's to know, not this layer's.)
 #[derive(Debug)]
 pub(crate) struct ChatState {
     pub(crate) out: Output,
     pub(crate) in_buffer_size: usize,
-    /// End of stream seen, or input given up: read no more.
-    input_closed: bool,
-    /// The peer closed while replies were queued: `handle_close` once they are sent.
-    close_pending: bool,
-    /// The handler's `handle_close` ran.
-    close_called: bool,
+    /// [`AsyncChat::close_when_done`] was called outside a callback: passed on to the loop
+    /// at the next chance (when the channel joins the map, or its next event).
+    close_when_done: bool,
 }
 
 /// Python's `asynchat.async_chat`: a [`Dispatcher`] that cuts its input into frames at a
@@ -134,9 +132,7 @@ impl<H: ChatHandler> AsyncChat<H> {
             state: ChatState {
                 out: Output::new(),
                 in_buffer_size: DEFAULT_BUFFER_SIZE,
-                input_closed: false,
-                close_pending: false,
-                close_called: false,
+                close_when_done: false,
             },
         }
     }
@@ -228,7 +224,8 @@ impl<H: ChatHandler> AsyncChat<H> {
     /// [`ChatError::Closing`] after `close_when_done` or on a closed channel (nothing is
     /// queued); [`ChatError::Io`] when sending fails.
     pub fn push(&mut self, chan: &mut Channel, data: impl Into<Bytes>) -> Result<(), ChatError> {
-        self.queue(chan, data.into())?;
+        Output::check_open(self.state.close_when_done, chan)?;
+        self.queue(chan, data.into());
         if chan.connected() {
             chan.initiate_send()?;
         }
@@ -237,10 +234,9 @@ impl<H: ChatHandler> AsyncChat<H> {
 
     /// Queues `data` on `chan` (this channel's core), pausing input above the high
     /// watermark; sends nothing.
-    fn queue(&mut self, chan: &mut Channel, data: Bytes) -> Result<(), ChatError> {
-        self.state.out.push(chan, data)?;
+    fn queue(&mut self, chan: &mut Channel, data: Bytes) {
+        self.state.out.push(chan, data);
         self.state.out.pause_if_high(chan, &mut self.framer);
-        Ok(())
     }
 
     /// Queues a producer, from outside a callback. Python:
@@ -253,13 +249,16 @@ impl<H: ChatHandler> AsyncChat<H> {
         chan: &Channel,
         producer: impl Producer,
     ) -> Result<(), ChatError> {
-        self.state.out.push_producer(chan, Box::new(producer))
+        Output::check_open(self.state.close_when_done, chan)?;
+        self.state.out.push_producer(Box::new(producer));
+        Ok(())
     }
 
-    /// Closes the channel once everything queued is sent, from outside a callback; see
-    /// [`ChatContext::close_when_done`]. Python: `async_chat.close_when_done()`.
+    /// Closes the channel once everything queued is sent, from outside a callback (before
+    /// the channel joins the map); see [`ChatContext::close_when_done`]. Python:
+    /// `async_chat.close_when_done()`.
     pub fn close_when_done(&mut self) {
-        self.state.out.closing = true;
+        self.state.close_when_done = true;
         self.framer.discard();
     }
 
@@ -283,11 +282,15 @@ impl<H: ChatHandler> AsyncChat<H> {
         (handler, chat)
     }
 
-    /// Sends, frames the input kept while paused once output is low again, and finishes a
-    /// pending close. Runs at the end of every event.
+    /// Sends, frames the input kept while paused once output is low again, and passes a
+    /// `close_when_done` made outside a callback on to the loop. Runs at the end of every
+    /// event.
     fn flush(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
         if ctx.closed() {
             return Ok(());
+        }
+        if std::mem::take(&mut self.state.close_when_done) {
+            ctx.close_when_done();
         }
         send_some(&mut self.state, ctx)?;
         if self.framer.is_paused() && self.state.out.at_or_below_low(ctx.channel()) {
@@ -296,49 +299,25 @@ impl<H: ChatHandler> AsyncChat<H> {
                 framer,
                 state,
             } = self;
-            framer.resume(&mut Sink {
+            let result = framer.resume(&mut Sink {
                 handler,
                 state,
                 ctx,
-            })?;
+            });
+            wake_if_interrupted(framer, ctx);
+            result?;
             send_some(&mut self.state, ctx)?;
-        }
-        self.finish_close(ctx)
-    }
-
-    fn finish_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
-        if ctx.closed() || !self.state.out.is_empty(ctx.channel()) {
-            return Ok(());
-        }
-        if self.state.out.closing {
-            if ctx.connecting() && !ctx.connected() {
-                return Ok(()); // Python sends nothing before the connect completes.
-            }
-            if ctx.connected() {
-                // The peer sees the end of our output even if it holds the socket open.
-                if let Err(e) = ctx.shutdown(std::net::Shutdown::Write) {
-                    log::debug!(target: "asyncore", "shutdown before close: {e}");
-                }
-            }
-            return self.call_handle_close(ctx);
-        }
-        if self.state.close_pending {
-            return self.call_handle_close(ctx);
         }
         Ok(())
     }
+}
 
-    /// The handler's `handle_close`, once; a second call just closes.
-    fn call_handle_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
-        self.state.input_closed = true;
-        self.state.close_pending = false;
-        if self.state.close_called {
-            ctx.close()?;
-            return Ok(());
-        }
-        self.state.close_called = true;
-        let (handler, mut chat) = self.chat(ctx);
-        handler.handle_close(&mut chat)
+/// After framing stopped at an error (or an exit request) with input left over: ask for a
+/// read event on the next pass, so that input is framed without waiting for the peer to
+/// send more (a peer that waits for its replies would wait forever).
+fn wake_if_interrupted(framer: &Framer, ctx: &mut Context<'_>) {
+    if framer.interrupted() && !ctx.closed() {
+        ctx.wake_read();
     }
 }
 
@@ -353,7 +332,7 @@ pub(crate) fn send_some(state: &mut ChatState, ctx: &mut Context<'_>) -> Handler
         chan.set_max_send(state.out.out_buffer_size);
     }
     for _ in 0..MAX_WRITES_PER_EVENT {
-        state.out.refill(chan)?;
+        state.out.refill(chan);
         if !chan.connected() || chan.out_queue().is_empty() {
             break;
         }
@@ -362,20 +341,30 @@ pub(crate) fn send_some(state: &mut ChatState, ctx: &mut Context<'_>) -> Handler
             break; // the socket is full, or the peer is gone
         }
     }
-    Ok(())
+    // A producer's error comes once what was queued before it is sent.
+    state.out.take_failure(chan)
 }
 
 impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
     fn readable(&self, _chan: &Channel) -> bool {
-        !self.state.input_closed && (self.state.out.closing || !self.framer.is_paused())
+        !self.framer.is_paused()
     }
 
     fn writable(&self, chan: &Channel) -> bool {
         !chan.connected()
             || !self.state.out.is_empty(chan)
-            || self.state.out.closing
-            || self.state.close_pending
             || (self.framer.is_paused() && self.state.out.at_or_below_low(chan))
+    }
+
+    fn has_pending_output(&self, chan: &Channel) -> bool {
+        !self.state.out.is_empty(chan)
+    }
+
+    fn handle_added(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        if std::mem::take(&mut self.state.close_when_done) {
+            ctx.close_when_done();
+        }
+        Ok(())
     }
 
     fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
@@ -385,27 +374,34 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
             framer,
             state,
         } = self;
-        let result = with_scratch(size, |buf| -> HandlerResult {
-            let n = match ctx.recv(buf) {
-                Ok(n) => n,
-                // Python: a BlockingIOError from recv is not an error.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e.into()),
-            };
-            // n == 0 is the end of the stream: the loop calls handle_close next. After
-            // close_when_done, input is read only to be dropped.
-            if n == 0 || state.input_closed || state.out.closing {
-                return Ok(());
-            }
-            framer.feed(
-                &buf[..n],
-                &mut Sink {
-                    handler,
-                    state,
-                    ctx,
-                },
-            )
-        });
+        let mut sink = Sink {
+            handler,
+            state,
+            ctx,
+        };
+        // Input left over from a callback that failed is framed first.
+        let mut result = if framer.interrupted() {
+            framer.proceed(&mut sink)
+        } else {
+            Ok(())
+        };
+        if result.is_ok() && !framer.interrupted() && !framer.is_paused() {
+            result = with_scratch(size, |buf| -> HandlerResult {
+                let n = match sink.ctx.recv(buf) {
+                    Ok(n) => n,
+                    // Python: a BlockingIOError from recv is not an error.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                // n == 0 is the end of the stream: the loop calls handle_close next. After
+                // close_when_done, input is read only to be dropped.
+                if n == 0 || sink.ctx.is_closing() {
+                    return Ok(());
+                }
+                framer.feed(&buf[..n], &mut sink)
+            });
+        }
+        wake_if_interrupted(framer, ctx);
         let flushed = self.flush(ctx);
         result.and(flushed)
     }
@@ -422,20 +418,10 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
     }
 
     fn handle_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
-        self.state.input_closed = true;
-        let deliver = !self.state.close_pending
-            && !self.state.close_called
-            && !ctx.closed()
-            && ctx.connected()
-            && !self.state.out.is_empty(ctx.channel());
-        if !deliver {
-            return self.call_handle_close(ctx);
-        }
-        // The peer finished sending but may still read: deliver what is queued for it
-        // first. A second close request (the peer is gone for good) closes.
-        self.state.close_pending = true;
-        ctx.defer_close();
-        self.flush(ctx)
+        // The loop calls this once, after the replies queued for a peer that half-closed
+        // were delivered.
+        let (handler, mut chat) = self.chat(ctx);
+        handler.handle_close(&mut chat)
     }
 
     fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
@@ -445,10 +431,10 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
         );
         let (handler, mut chat) = self.chat(ctx);
         let result = handler.handle_error(&mut chat, err);
-        if over_limit && !ctx.closed() {
-            // The stream is out of step: read no more, close once the replies are out.
-            self.state.input_closed = true;
-            self.close_when_done();
+        if over_limit && !ctx.closed() && !ctx.is_closing() {
+            // The stream is out of step: frame no more, close once the replies are out.
+            self.framer.discard();
+            ctx.close_when_done();
             let flushed = self.flush(ctx);
             return result.and(flushed);
         }
@@ -519,9 +505,11 @@ pub fn push_to<H: ChatHandler>(
     id: ChannelId,
     data: impl Into<Bytes>,
 ) -> Result<usize, ChatError> {
+    let closing = map.is_closing(id);
     let (chat, chan) = map
         .get_mut::<AsyncChat<H>>(id)
         .ok_or(ChatError::NotFound(id))?;
-    chat.queue(chan, data.into())?;
+    Output::check_open(closing, chan)?;
+    chat.queue(chan, data.into());
     Ok(chat.queued_output(chan))
 }

@@ -4,7 +4,7 @@
 use crate::chat::ChatState;
 use crate::error::ChatError;
 use crate::framer::{FrameSink, Framing};
-use crate::output::Watermarks;
+use crate::output::{Output, Watermarks};
 use crate::producer::Producer;
 use crate::terminator::Terminator;
 use asyncore_core::{BoxError, Context, HandlerResult};
@@ -69,15 +69,20 @@ pub trait ChatHandler: 'static {
     /// `handle_error()`; the default logs the error, its sources and the channel at error
     /// level, then calls [`handle_close`](Self::handle_close).
     ///
-    /// After an input-limit error the channel reads no more; if this method leaves it
-    /// open, it closes once the output queued so far is sent (as
+    /// The default asks for the close ([`Context::request_close`]): the loop then calls
+    /// [`handle_close`](Self::handle_close), once. (Call that, not `self.handle_close`,
+    /// from your own `handle_error`: the loop keeps `handle_close` to once per channel.)
+    ///
+    /// After an input-limit error the channel frames no more input; if this method leaves
+    /// it open, it closes once the output queued so far is sent (as
     /// [`close_when_done`](ChatContext::close_when_done)).
     ///
     /// # Errors
     /// An error here is logged and the channel closed (by the core loop).
     fn handle_error(&mut self, chat: &mut ChatContext<'_, '_>, err: BoxError) -> HandlerResult {
         chat.log_error(&*err);
-        self.handle_close(chat)
+        chat.request_close();
+        Ok(())
     }
 }
 
@@ -133,8 +138,10 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     /// [`ChatError::Closing`] after [`close_when_done`](Self::close_when_done) or on a
     /// closed channel: the data is not queued.
     pub fn push(&mut self, data: impl Into<Bytes>) -> Result<(), ChatError> {
+        let closing = self.ctx.is_closing();
         let chan = self.ctx.channel_mut();
-        self.state.out.push(chan, data.into())?;
+        Output::check_open(closing, chan)?;
+        self.state.out.push(chan, data.into());
         self.state.out.pause_if_high(chan, self.framing);
         Ok(())
     }
@@ -165,8 +172,10 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     /// # Errors
     /// As [`push`](Self::push).
     pub fn push_copy(&mut self, data: &[u8]) -> Result<(), ChatError> {
+        let closing = self.ctx.is_closing();
         let chan = self.ctx.channel_mut();
-        self.state.out.push_copy(chan, data)?;
+        Output::check_open(closing, chan)?;
+        self.state.out.push_copy(chan, data);
         self.state.out.pause_if_high(chan, self.framing);
         Ok(())
     }
@@ -177,20 +186,21 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     /// # Errors
     /// As [`push`](Self::push).
     pub fn push_with_producer(&mut self, producer: impl Producer) -> Result<(), ChatError> {
-        self.state
-            .out
-            .push_producer(self.ctx.channel(), Box::new(producer))
+        Output::check_open(self.ctx.is_closing(), self.ctx.channel())?;
+        self.state.out.push_producer(Box::new(producer));
+        Ok(())
     }
 
     /// Closes the channel once everything queued (buffers and producers) is sent: the
     /// write side is shut down, then [`ChatHandler::handle_close`] runs (by default it
-    /// closes). Python: `async_chat.close_when_done()`.
+    /// closes). Python: `async_chat.close_when_done()`; the loop does it
+    /// ([`Context::close_when_done`]).
     ///
     /// From then on pushes fail with [`ChatError::Closing`], and input is read but no
     /// longer framed (Python would go on calling `found_terminator`, whose replies could
     /// never be sent).
     pub fn close_when_done(&mut self) {
-        self.state.out.closing = true;
+        self.ctx.close_when_done();
         self.framing.discard();
     }
 

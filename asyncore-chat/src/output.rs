@@ -4,7 +4,7 @@
 use crate::error::ChatError;
 use crate::framer::Framing;
 use crate::producer::Producer;
-use asyncore_core::{Channel, HandlerResult};
+use asyncore_core::{BoxError, Channel, HandlerResult, PanicError};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
@@ -86,9 +86,9 @@ pub(crate) struct Output {
     /// Bytes of the `Data` entries in `fifo`.
     fifo_bytes: usize,
     pub(crate) out_buffer_size: usize,
-    /// `close_when_done` was called: no more pushes; close once drained.
-    pub(crate) closing: bool,
     pub(crate) watermarks: Option<Watermarks>,
+    /// A producer failed: its error, held until the output queued before it is sent.
+    failed: Option<BoxError>,
 }
 
 impl fmt::Debug for Output {
@@ -97,7 +97,7 @@ impl fmt::Debug for Output {
             .field("waiting", &self.fifo.len())
             .field("waiting_bytes", &self.fifo_bytes)
             .field("out_buffer_size", &self.out_buffer_size)
-            .field("closing", &self.closing)
+            .field("failed", &self.failed.as_ref().map(|e| e.to_string()))
             .field("watermarks", &self.watermarks)
             .finish()
     }
@@ -109,22 +109,24 @@ impl Output {
             fifo: VecDeque::new(),
             fifo_bytes: 0,
             out_buffer_size: DEFAULT_BUFFER_SIZE,
-            closing: false,
             watermarks: Some(Watermarks::DEFAULT),
+            failed: None,
         }
     }
 
-    fn check_open(&self, chan: &Channel) -> Result<(), ChatError> {
-        if self.closing || chan.closed() {
+    /// Refuses output for a channel that is closing (`closing`: what the loop says) or
+    /// closed.
+    pub(crate) fn check_open(closing: bool, chan: &Channel) -> Result<(), ChatError> {
+        if closing || chan.closed() {
             return Err(ChatError::Closing);
         }
         Ok(())
     }
 
     /// Queues `data` in pieces of at most `out_buffer_size` (no copies). Python:
-    /// `async_chat.push` without its `initiate_send`.
-    pub(crate) fn push(&mut self, chan: &mut Channel, mut data: Bytes) -> Result<(), ChatError> {
-        self.check_open(chan)?;
+    /// `async_chat.push` without its `initiate_send`. The caller has checked that the
+    /// channel takes output ([`check_open`](Self::check_open)).
+    pub(crate) fn push(&mut self, chan: &mut Channel, mut data: Bytes) {
         while !data.is_empty() {
             // Most pushes fit one piece: no split (and no refcount traffic) for them.
             let piece = if data.len() <= self.out_buffer_size {
@@ -139,29 +141,21 @@ impl Output {
                 self.fifo.push_back(Pending::Data(piece));
             }
         }
-        Ok(())
     }
 
     /// Queues a copy of `data`: small data straight into the send queue's packed block.
-    pub(crate) fn push_copy(&mut self, chan: &mut Channel, data: &[u8]) -> Result<(), ChatError> {
+    pub(crate) fn push_copy(&mut self, chan: &mut Channel, data: &[u8]) {
         if self.fifo.is_empty() && data.len() <= self.out_buffer_size {
-            self.check_open(chan)?;
             chan.out_queue_mut().push_slice(data);
-            return Ok(());
+            return;
         }
         self.push(chan, Bytes::copy_from_slice(data))
     }
 
     /// Queues a producer. Python: `async_chat.push_with_producer` without its
     /// `initiate_send`.
-    pub(crate) fn push_producer(
-        &mut self,
-        chan: &Channel,
-        producer: Box<dyn Producer>,
-    ) -> Result<(), ChatError> {
-        self.check_open(chan)?;
+    pub(crate) fn push_producer(&mut self, producer: Box<dyn Producer>) {
         self.fifo.push_back(Pending::Producer(producer));
-        Ok(())
     }
 
     /// Bytes waiting to be sent: the channel's queue and the buffers behind producers.
@@ -169,9 +163,9 @@ impl Output {
         chan.out_queue().len() + self.fifo_bytes
     }
 
-    /// Whether nothing at all waits to be sent (no producer either).
+    /// Whether nothing at all waits to be sent (no producer, no producer's error either).
     pub(crate) fn is_empty(&self, chan: &Channel) -> bool {
-        chan.out_queue().is_empty() && self.fifo.is_empty()
+        chan.out_queue().is_empty() && self.fifo.is_empty() && self.failed.is_none()
     }
 
     /// Pauses `framing` if the output queued on `chan` is above the high watermark: called
@@ -191,12 +185,11 @@ impl Output {
     }
 
     /// Moves waiting output into the channel's queue, pulling producers, until the queue
-    /// holds `out_buffer_size` bytes or nothing waits.
-    ///
-    /// # Errors
-    /// A producer's error; that producer is dropped.
-    pub(crate) fn refill(&mut self, chan: &mut Channel) -> HandlerResult {
-        while chan.out_queue().len() < self.out_buffer_size {
+    /// holds `out_buffer_size` bytes or nothing waits. A producer that fails is dropped
+    /// and its error held ([`take_failure`](Self::take_failure)): what was queued before
+    /// it is still sent.
+    pub(crate) fn refill(&mut self, chan: &mut Channel) {
+        while self.failed.is_none() && chan.out_queue().len() < self.out_buffer_size {
             let Some(front) = self.fifo.front_mut() else {
                 break;
             };
@@ -208,7 +201,11 @@ impl Output {
                     chan.out_queue_mut().push(data);
                     continue;
                 }
-                Pending::Producer(p) => p.more(),
+                // A panic in a producer is its error, like one it returns.
+                Pending::Producer(p) => {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.more()))
+                        .unwrap_or_else(|panic| Err(Box::new(PanicError::from_payload(&*panic))))
+                }
             };
             match more {
                 Ok(data) if !data.is_empty() => chan.out_queue_mut().push(data),
@@ -217,8 +214,17 @@ impl Output {
                 }
                 Err(e) => {
                     self.fifo.pop_front();
-                    return Err(e);
+                    self.failed = Some(e);
                 }
+            }
+        }
+    }
+
+    /// The error of a failed producer, once everything queued before it is sent.
+    pub(crate) fn take_failure(&mut self, chan: &Channel) -> HandlerResult {
+        if chan.out_queue().is_empty() {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
             }
         }
         Ok(())
@@ -228,6 +234,7 @@ impl Output {
     /// `async_chat.discard_buffers()`.
     pub(crate) fn discard(&mut self, chan: &mut Channel) {
         self.fifo.clear();
+        self.failed = None;
         self.fifo_bytes = 0;
         chan.out_queue_mut().clear();
     }

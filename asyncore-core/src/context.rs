@@ -3,7 +3,8 @@
 use crate::channel::Channel;
 use crate::dispatcher::{Dispatcher, LogType};
 use crate::socket_map::{ChannelId, SocketMap};
-use crate::timer::{Target, TimerId};
+use crate::state::{ready, LoopState};
+use crate::timer::{after, Target, TimerId};
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
@@ -62,6 +63,23 @@ impl<'a> Context<'a> {
             .chan
     }
 
+    /// The loop's state about this channel.
+    pub(crate) fn state_mut(&mut self) -> &mut LoopState {
+        // As in `channel`: the running channel's slot outlives the handler call.
+        &mut self
+            .map
+            .entry_mut(self.id)
+            .expect("running channel stays in its slot")
+            .state
+    }
+
+    /// Folds in what this channel's operations noted.
+    pub(crate) fn absorb(&mut self) {
+        if let Some(entry) = self.map.entry_mut(self.id) {
+            entry.absorb();
+        }
+    }
+
     /// The map, to reach other channels. This channel's handler is lent to the running
     /// call, so `map().handler_mut(ctx.id())` gives `None`.
     pub fn map(&mut self) -> &mut SocketMap {
@@ -96,35 +114,67 @@ impl<'a> Context<'a> {
     }
 
     /// Calls this channel's [`handle_timer`](crate::Dispatcher::handle_timer) after
-    /// `delay`; see [`SocketMap::set_timer`].
+    /// `delay` (`Duration::MAX`: never); see [`SocketMap::set_timer`].
     pub fn set_timer(&mut self, delay: Duration) -> TimerId {
         self.map
             .timers
-            .insert(Instant::now() + delay, Target::Channel(self.id))
+            .insert(after(Instant::now(), delay), Target::Channel(self.id))
     }
 
     /// Gives this channel an idle timeout; see [`SocketMap::set_idle_timeout`].
     pub fn set_idle_timeout(&mut self, period: Option<Duration>) {
-        // The running channel's id is valid while its handler runs.
+        // Nothing to report: the running channel's id is valid while its handler runs, and
+        // on a channel it closed already the timeout means nothing.
         let _ = self.map.set_idle_timeout(self.id, period);
     }
 
-    /// Closes this channel (at once; the handler may go on running, but gets no further
-    /// events). Python: `self.close()`.
+    /// Closes this channel at once, without `handle_close`: it is gone from the map's
+    /// views (`len`, `contains`, `ids`) as soon as this returns; the handler may go on
+    /// running, but gets no further events. Python: `self.close()`.
     ///
     /// # Errors
     /// As [`Channel::close`].
     pub fn close(&mut self) -> io::Result<()> {
-        self.map.close(self.id)
+        self.map.close_channel(self.id)
     }
 
-    /// From `handle_close`: keeps the channel open for now (it still has output for a peer
-    /// that only half-closed), and lets `handle_close` run again. The next close request
-    /// (end of stream again, a hang-up, a send that finds the peer gone) calls
-    /// `handle_close` once more instead of closing at once. Used by `asyncore-chat` to
-    /// deliver queued replies before closing.
-    pub fn defer_close(&mut self) {
-        self.channel_mut().close_called = false;
+    /// Asks the loop to run this channel's [`handle_close`](Dispatcher::handle_close) as
+    /// soon as the current callback returns, the way a peer's end of stream does. It runs
+    /// once per channel: when it ran already, the channel just closes. The default
+    /// `handle_error` and `handle_timeout` end with it. (Python code calls
+    /// `self.handle_close()` directly; here the loop calls it, so that it runs once.)
+    pub fn request_close(&mut self) {
+        self.state_mut().request_close();
+    }
+
+    /// Closes the channel once its queued output is sent: the loop keeps delivering
+    /// write events while [`has_pending_output`](Dispatcher::has_pending_output) holds,
+    /// then shuts the write side down and runs `handle_close` (once; if it ran already,
+    /// the channel just closes). Input is still delivered meanwhile. Python:
+    /// `async_chat.close_when_done()`, here for every dispatcher.
+    ///
+    /// After the write side is shut down, closing the channel lets it linger (see
+    /// [`SocketMap::set_linger`]): the peer's unread input is read and discarded, so that
+    /// the kernel does not reset the connection under the replies still in flight.
+    pub fn close_when_done(&mut self) {
+        self.state_mut().start_flush();
+    }
+
+    /// Whether this channel is on its way to closed: flushing after
+    /// [`close_when_done`](Self::close_when_done), a shutdown or its peer's end of
+    /// stream, or `handle_close` has run.
+    pub fn is_closing(&self) -> bool {
+        self.map.is_closing(self.id)
+    }
+
+    /// Asks for a read event on the next pass whether or not the OS reports input: for
+    /// input the handler (or a layer under it) holds already, read but not yet handled.
+    /// mio reports readiness once, so without this such input would wait for the peer to
+    /// send more. The event comes while `readable` holds; it is used up by the next
+    /// `handle_read`.
+    pub fn wake_read(&mut self) {
+        self.state_mut().ready |= ready::WAKE;
+        self.map.mark_active(self.id);
     }
 
     /// Logs `message` at debug level with the channel's description. Python:

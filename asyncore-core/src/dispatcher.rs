@@ -34,8 +34,11 @@ pub enum LogType {
 /// | hang-up, error (`POLLHUP`, `POLLERR`, `POLLNVAL`) | [`handle_close`](Self::handle_close) |
 /// | a handler returned an error or panicked | [`handle_error`](Self::handle_error) |
 ///
-/// `handle_close` runs at most once per channel. A `recv` that finds the peer gone, or a
-/// `send` that does, schedules it for right after the current handler returns.
+/// `handle_close` runs at most once per channel, called by the loop: a `recv` that finds
+/// the peer gone, or a `send` that does, schedules it for right after the current handler
+/// returns, and so does [`Context::request_close`]. At the peer's end of stream, a
+/// channel that still has output queued ([`has_pending_output`](Self::has_pending_output))
+/// first delivers it, then gets its `handle_close`.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,6 +78,24 @@ pub trait Dispatcher: Any {
     fn writable(&self, chan: &Channel) -> bool {
         let _ = chan;
         true
+    }
+
+    /// Whether output is still waiting to be sent: the loop delivers it before
+    /// `handle_close` when the peer ends its input, before closing after
+    /// [`Context::close_when_done`], and during a [`SocketMap::shutdown`](crate::SocketMap::shutdown).
+    /// Not in Python. The default is whether the channel's output queue holds data (what
+    /// [`DispatcherWithSend`] queues); a handler that keeps output of its own (Python's
+    /// `writable` returning `len(self.buffer) > 0`) says so here too.
+    fn has_pending_output(&self, chan: &Channel) -> bool {
+        !chan.out_queue().is_empty()
+    }
+
+    /// The channel has just joined the map ([`SocketMap::insert`](crate::SocketMap::insert)
+    /// runs it before returning): the place for a greeting or a first timer. Python: the
+    /// end of a dispatcher's `__init__`. The default does nothing.
+    fn handle_added(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        let _ = ctx;
+        Ok(())
     }
 
     /// Input is ready. Python: `handle_read()`; default logs "unhandled read event".
@@ -127,8 +148,10 @@ pub trait Dispatcher: Any {
         Ok(())
     }
 
-    /// The peer closed or the connection broke. Python: `handle_close()`; the default logs
-    /// "unhandled close event" and closes the channel. Runs at most once per channel.
+    /// The peer closed or the connection broke (or [`Context::request_close`], an error or
+    /// an idle timeout asked for the close). Python: `handle_close()`; the default logs
+    /// "unhandled close event" and closes the channel. The loop calls it at most once per
+    /// channel; if it leaves the channel open, the next close request just closes it.
     fn handle_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
         ctx.log_info("unhandled close event", LogType::Warning);
         ctx.close()?;
@@ -143,35 +166,25 @@ pub trait Dispatcher: Any {
     }
 
     /// The idle timeout set with [`Context::set_idle_timeout`] passed without a read or
-    /// write event. Not in Python's asyncore; the default logs it and calls
-    /// [`handle_close`](Self::handle_close) (so layers above see the close; when it ran
-    /// already, just closes). The timeout
-    /// is spent once it fires: set it again to keep watching.
+    /// write event. Not in Python's asyncore; the default logs it and asks for the close
+    /// ([`Context::request_close`]: `handle_close` runs next, once, so layers above see
+    /// the close). The timeout is spent once it fires: set it again to keep watching.
     fn handle_timeout(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
         ctx.log_info("idle timeout, closing", LogType::Info);
-        close_once(self, ctx)
+        ctx.request_close();
+        Ok(())
     }
 
-    /// A handler of this channel returned `err` (or panicked). Python: `handle_error()`;
-    /// the default logs the error, its sources and the channel's description at error
-    /// level, then calls [`handle_close`](Self::handle_close) — or, when `handle_close`
-    /// ran already and left the channel open, just closes it (`handle_close` runs at most
-    /// once per channel).
+    /// A handler (or predicate) of this channel returned `err` or panicked. Python:
+    /// `handle_error()`; the default logs the error, its sources and the channel's
+    /// description at error level, then asks for the close ([`Context::request_close`]:
+    /// [`handle_close`](Self::handle_close) runs next, or, when it ran already, the
+    /// channel just closes).
     fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
         ctx.log_error(&*err);
-        close_once(self, ctx)
+        ctx.request_close();
+        Ok(())
     }
-}
-
-/// Calls `handler.handle_close` unless it ran already for this channel (then just closes),
-/// so `handle_close` runs at most once however the close comes about.
-fn close_once<D: Dispatcher + ?Sized>(handler: &mut D, ctx: &mut Context<'_>) -> HandlerResult {
-    if ctx.channel().close_called {
-        ctx.close()?;
-        return Ok(());
-    }
-    ctx.channel_mut().close_called = true;
-    handler.handle_close(ctx)
 }
 
 /// A plain handler: every event has asyncore's default. Python: `asyncore.dispatcher()`
@@ -251,6 +264,14 @@ impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {
 
     fn writable(&self, chan: &Channel) -> bool {
         !chan.connected() || !chan.out_queue().is_empty()
+    }
+
+    fn has_pending_output(&self, chan: &Channel) -> bool {
+        !chan.out_queue().is_empty() || self.inner.has_pending_output(chan)
+    }
+
+    fn handle_added(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        ctx.buffered(|ctx| self.inner.handle_added(ctx))
     }
 
     fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {

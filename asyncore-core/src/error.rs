@@ -66,7 +66,9 @@ pub struct PanicError {
 }
 
 impl PanicError {
-    pub(crate) fn from_payload(payload: &(dyn std::any::Any + Send)) -> PanicError {
+    /// The error for a caught panic's payload (what `std::panic::catch_unwind` returns),
+    /// for layers that call user code of their own and report its panics the same way.
+    pub fn from_payload(payload: &(dyn std::any::Any + Send)) -> PanicError {
         let message = if let Some(s) = payload.downcast_ref::<&str>() {
             (*s).to_string()
         } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -98,6 +100,8 @@ pub enum LoopError {
     ExitNow(ExitNow),
     /// The operating system's wait failed (for example `EINVAL` from `poll(2)`).
     Io(io::Error),
+    /// A loop runs over this map already (a handler called `Loop::run` on its own map).
+    AlreadyRunning,
 }
 
 impl fmt::Display for LoopError {
@@ -105,6 +109,9 @@ impl fmt::Display for LoopError {
         match self {
             LoopError::ExitNow(e) => e.fmt(f),
             LoopError::Io(e) => write!(f, "event loop wait failed: {e}"),
+            LoopError::AlreadyRunning => {
+                f.write_str("a loop is already running over this map (Loop::run is not re-entrant)")
+            }
         }
     }
 }
@@ -114,6 +121,7 @@ impl Error for LoopError {
         match self {
             LoopError::ExitNow(e) => Some(e),
             LoopError::Io(e) => Some(e),
+            LoopError::AlreadyRunning => None,
         }
     }
 }
@@ -143,19 +151,4 @@ pub fn strerror(code: i32) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
-}
-
-/// The error numbers asyncore treats as "the peer went away".
-///
-/// Python: `asyncore._DISCONNECTED`.
-pub(crate) fn is_disconnect(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::ECONNRESET)
-            | Some(libc::ENOTCONN)
-            | Some(libc::ESHUTDOWN)
-            | Some(libc::ECONNABORTED)
-            | Some(libc::EPIPE)
-            | Some(libc::EBADF)
-    )
 }

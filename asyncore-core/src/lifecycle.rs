@@ -1,16 +1,20 @@
 //! The map's clock and lifecycle, beyond asyncore: timers, idle timeouts, the
 //! cross-thread waker, graceful shutdown.
 
+use crate::backend::WAKER_TOKEN;
 use crate::channel::Channel;
-use crate::socket_map::{stale, ChannelId, SocketMap};
-use crate::timer::{Target, TimerAction, TimerId};
+use crate::socket_map::{ChannelId, SocketMap};
+use crate::state::Idle;
+use crate::timer::{after, Target, TimerAction, TimerId};
 use crate::waker::{self, Waker};
 use std::io;
 use std::time::{Duration, Instant};
 
 impl SocketMap {
-    /// Runs `f` with the map once `delay` has passed (on the first pass after that).
-    /// Returns a handle for [`cancel_timer`](Self::cancel_timer). Twisted: `callLater`.
+    /// Runs `f` with the map once `delay` has passed (on the first pass after that;
+    /// `Duration::MAX` or any delay past what the clock can say: never). Returns a handle
+    /// for [`cancel_timer`](Self::cancel_timer). Twisted: `callLater`. A callback that
+    /// panics is logged; the loop goes on.
     ///
     /// Timers do not keep a loop alive: like Python's, the loop returns when the map has no
     /// channel left.
@@ -35,7 +39,7 @@ impl SocketMap {
         delay: Duration,
         f: impl FnOnce(&mut SocketMap) + 'static,
     ) -> TimerId {
-        self.call_at(Instant::now() + delay, f)
+        self.call_at(after(Instant::now(), delay), f)
     }
 
     /// Runs `f` with the map at `when` (on the first pass at or after it).
@@ -59,18 +63,18 @@ impl SocketMap {
         self.timers.insert(when, Target::Call(Box::new(f)))
     }
 
-    /// Calls channel `id`'s [`handle_timer`](crate::Dispatcher::handle_timer) after `delay`.
-    /// A channel closed meanwhile gets nothing.
+    /// Calls channel `id`'s [`handle_timer`](crate::Dispatcher::handle_timer) after `delay`
+    /// (`Duration::MAX`: never). A channel closed meanwhile gets nothing.
     ///
     /// # Errors
-    /// `NotFound` for a stale id.
+    /// `NotFound` for a stale id, `InvalidInput` for one of another map.
     pub fn set_timer(&mut self, id: ChannelId, delay: Duration) -> io::Result<TimerId> {
         if !self.contains(id) {
-            return Err(stale(id));
+            return Err(self.stale(id));
         }
         Ok(self
             .timers
-            .insert(Instant::now() + delay, Target::Channel(id)))
+            .insert(after(Instant::now(), delay), Target::Channel(id)))
     }
 
     /// Cancels a timer; `false` when it already fired or was cancelled.
@@ -85,29 +89,28 @@ impl SocketMap {
 
     /// Gives channel `id` an idle timeout: after `period` without a read or write event its
     /// handler's [`handle_timeout`](crate::Dispatcher::handle_timeout) runs (by default it
-    /// closes the channel). `None` turns it off.
+    /// closes the channel). `None` turns it off; `Duration::MAX` never fires.
     ///
     /// # Errors
-    /// `NotFound` for a stale id.
+    /// `NotFound` for a stale id, `InvalidInput` for one of another map.
     pub fn set_idle_timeout(&mut self, id: ChannelId, period: Option<Duration>) -> io::Result<()> {
         let now = Instant::now();
-        let entry = self.entry_mut(id).ok_or_else(|| stale(id))?;
-        let old = entry.chan.idle.take();
-        if let Some(period) = period {
-            entry.chan.idle = Some(crate::channel::Idle {
-                period,
-                last_activity: now,
-                timer: None,
-            });
+        if !self.contains(id) {
+            return Err(self.stale(id));
         }
+        let timer = period.map(|p| self.timers.insert(after(now, p), Target::Idle(id)));
+        // `contains` held just above, and inserting a timer does not touch the entries.
+        let Some(entry) = self.entry_mut(id) else {
+            return Ok(());
+        };
+        let old = entry.state.idle.take();
+        entry.state.idle = period.map(|period| Idle {
+            period,
+            last_activity: now,
+            timer,
+        });
         if let Some(timer) = old.and_then(|o| o.timer) {
             self.timers.cancel(timer);
-        }
-        if let Some(period) = period {
-            let timer = self.timers.insert(now + period, Target::Idle(id));
-            if let Some(idle) = self.entry_mut(id).and_then(|e| e.chan.idle.as_mut()) {
-                idle.timer = Some(timer);
-            }
         }
         Ok(())
     }
@@ -122,33 +125,44 @@ impl SocketMap {
         }
         let shared = waker::Shared::new()?;
         let registry = self.registry()?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&shared.read);
         registry.register(
-            &mut mio::unix::SourceFd(&fd),
-            waker::WAKER_TOKEN,
+            &mut mio::unix::SourceFd(&shared.fd()),
+            WAKER_TOKEN,
             mio::Interest::READABLE,
         )?;
         self.wake = Some(shared.clone());
         Ok(Waker::new(shared))
     }
 
-    /// Shuts down gracefully: listening channels close now, no channel is read any more,
-    /// queued output drains for up to `grace`, then every channel closes and the loop
-    /// returns `Ok`. A channel counts as drained when its output queue is empty and its
-    /// handler is not `writable`. Calling it again only shortens the grace period.
+    /// Shuts down gracefully, as servers that keep their promises do: listening channels
+    /// close now (without `handle_close`), no channel is read any more, and every other
+    /// channel flushes its output (while its handler's
+    /// [`has_pending_output`](crate::Dispatcher::has_pending_output) holds), then has its
+    /// write side shut down and gets its `handle_close` (once). A channel closed after
+    /// that lingers: its peer's unread requests are read and discarded until the peer
+    /// closes, so the kernel does not reset the connection under the replies still in
+    /// flight. When `grace` (`Duration::MAX`: no limit) runs out first, every channel left
+    /// gets its `handle_close` (if it had none) and closes. The loop then returns `Ok`.
+    /// Calling it again only shortens the grace period.
     pub fn shutdown(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
+        let deadline = after(Instant::now(), grace);
         self.shutdown = Some(match self.shutdown {
             Some(earlier) if earlier < deadline => earlier,
             _ => deadline,
         });
         for id in self.ids() {
-            let listening = self.channel(id).is_some_and(Channel::accepting);
-            if listening {
-                let _ = self.close(id);
-            } else {
-                self.mark_active(id);
-            }
+            self.shutdown_channel(id);
+        }
+    }
+
+    /// Closes a listening channel, starts the flush of any other.
+    pub(crate) fn shutdown_channel(&mut self, id: ChannelId) {
+        if self.channel(id).is_some_and(Channel::accepting) {
+            let _ = self.close_channel(id);
+        } else if let Some(entry) = self.entry_mut(id) {
+            entry.state.start_flush();
+            // No reading from now on: its predicates are asked anew.
+            self.mark_touched(id);
         }
     }
 

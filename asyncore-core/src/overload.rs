@@ -11,7 +11,6 @@
 
 use socket2::Socket;
 use std::fs::File;
-use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -38,11 +37,6 @@ pub(crate) fn ensure_reserve() {
     if spare.is_none() {
         *spare = File::open("/dev/null").ok().map(OwnedFd::from);
     }
-}
-
-/// Whether `err` means "no descriptor left".
-pub(crate) fn is_exhaustion(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
 }
 
 /// Refuses the connections waiting on `listener`: frees the reserve, accepts and closes

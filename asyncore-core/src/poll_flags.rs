@@ -1,26 +1,10 @@
 //! Python's module-level `asyncore.readwrite(obj, flags)`: one channel's handlers run for
 //! `poll(2)` flags given by the caller, with the loop's error path.
 
-use crate::channel::ready;
+use crate::backend::poll::ready_bits;
+use crate::dispatch;
 use crate::error::ExitNow;
-use crate::event_loop;
 use crate::socket_map::{ChannelId, SocketMap};
-
-/// `poll(2)` result flags as the readiness bits the loop dispatches on.
-pub(crate) fn ready_bits(revents: i16) -> u8 {
-    let table = [
-        (libc::POLLIN, ready::READ),
-        (libc::POLLOUT, ready::WRITE),
-        (libc::POLLPRI, ready::PRI),
-        (libc::POLLHUP, ready::HUP),
-        (libc::POLLERR, ready::ERR),
-        (libc::POLLNVAL, ready::NVAL),
-    ];
-    table
-        .iter()
-        .filter(|(flag, _)| revents & *flag != 0)
-        .fold(0, |bits, (_, bit)| bits | bit)
-}
 
 /// Runs channel `id`'s handlers for the `poll(2)` flags `flags`, exactly as a pass of the
 /// loop would for those flags: `POLLIN` reads (or accepts, or completes a connect),
@@ -57,7 +41,7 @@ pub(crate) fn ready_bits(revents: i16) -> u8 {
 /// # }
 /// ```
 pub fn readwrite(map: &mut SocketMap, id: ChannelId, flags: i16) -> Result<(), ExitNow> {
-    let result = event_loop::readwrite(map, id, ready_bits(flags));
+    let result = dispatch::readwrite(map, id, ready_bits(flags));
     map.mark_active(id);
     result
 }

@@ -1,8 +1,13 @@
-//! The socket map: it owns every channel and hands out generation-checked ids; and the
-//! per-thread default map.
+//! The socket map: it owns every channel with the loop's state about it, and hands out
+//! ids checked by map and generation; and the per-thread default map.
 
-use crate::channel::{ready, Channel};
+use crate::backend::mio::MioWait;
+use crate::backend::poll::PollWait;
+use crate::backend::{self, Registration};
+use crate::channel::Channel;
 use crate::dispatcher::Dispatcher;
+use crate::slab::{Key, Slab};
+use crate::state::{ready, CloseState, LoopState};
 use crate::timer::TimerQueue;
 use crate::waker;
 use bytes::Bytes;
@@ -10,62 +15,63 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// The id of a channel in a [`SocketMap`]: a slot index and a generation, so that an id
-/// kept after its channel closed never reaches a channel that later reuses the slot (or the
-/// descriptor number). Python keys its map by descriptor number; we do not.
+/// How long a channel closed after a flush lingers by default; see
+/// [`SocketMap::set_linger`].
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+
+/// The id of a channel in a [`SocketMap`]: the map, a slot and the slot's generation, so
+/// that an id kept after its channel closed never reaches a channel that later reuses the
+/// slot (or the descriptor number), and an id from one map is refused by every other.
+/// Python keys its map by descriptor number; we do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelId {
-    index: u32,
-    generation: u32,
+    map: u32,
+    key: Key,
 }
 
 impl ChannelId {
-    pub(crate) fn token(self) -> mio::Token {
-        mio::Token(((self.generation as usize) << 32) | self.index as usize)
+    pub(crate) fn key(self) -> Key {
+        self.key
     }
 
     #[cfg(test)]
     pub(crate) fn for_tests(index: u32) -> ChannelId {
         ChannelId {
-            index,
-            generation: 1,
-        }
-    }
-
-    pub(crate) fn from_token(token: mio::Token) -> ChannelId {
-        ChannelId {
-            index: (token.0 & 0xffff_ffff) as u32,
-            generation: (token.0 >> 32) as u32,
+            map: 0,
+            key: Key {
+                index,
+                generation: 1,
+            },
         }
     }
 }
 
 impl fmt::Display for ChannelId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}.{}", self.index, self.generation)
+        write!(f, "#{}.{}", self.key.index, self.key.generation)
     }
 }
 
+/// A channel in the map: its socket half, its handler, and the loop's state about it.
 pub(crate) struct Entry {
     pub(crate) chan: Channel,
-    /// `None` while one of its handlers runs (the handler is lent to the loop).
+    /// `None` while one of its handlers runs (the handler is lent to the loop), and once
+    /// the channel closed and lingers.
     pub(crate) handler: Option<Box<dyn Dispatcher>>,
-    /// Whether the id is in [`SocketMap::active`].
-    pub(crate) active: bool,
+    pub(crate) state: LoopState,
 }
 
-struct Slot {
-    generation: u32,
-    entry: Option<Entry>,
-}
-
-/// The mio poller and its event buffer, made with the first channel.
-pub(crate) struct Poller {
-    pub(crate) poll: mio::Poll,
-    pub(crate) events: mio::Events,
+impl Entry {
+    /// Folds in what the channel's operations noted since the last time.
+    pub(crate) fn absorb(&mut self) {
+        let notes = self.chan.take_notes();
+        self.state.absorb(notes);
+    }
 }
 
 /// Counters a loop keeps about its own work; see [`SocketMap::stats`].
@@ -79,11 +85,15 @@ pub struct LoopStats {
     pub dispatches: u64,
 }
 
+/// Each map's number, so that its ids are its own.
+static NEXT_MAP: AtomicU32 = AtomicU32::new(1);
+
 /// The map of channels. Python: `asyncore.socket_map` (or the `map` argument).
 ///
-/// The map owns each channel's core ([`Channel`]) and its handler ([`Dispatcher`]).
-/// Channels may be inserted and closed at any time, also from inside handlers; one inserted
-/// during a pass is polled from the next pass on. Run it with [`Loop`](crate::Loop).
+/// The map owns each channel's core ([`Channel`]), its handler ([`Dispatcher`]) and the
+/// loop's state about it (readiness, progress toward close). Channels may be inserted and
+/// closed at any time, also from inside handlers; one inserted during a pass is polled
+/// from the next pass on. Run it with [`Loop`](crate::Loop).
 ///
 /// ```
 /// # fn main() -> std::io::Result<()> {
@@ -102,19 +112,29 @@ pub struct LoopStats {
 /// # }
 /// ```
 pub struct SocketMap {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    len: usize,
-    pub(crate) poller: Option<Poller>,
-    registry: Option<Arc<mio::Registry>>,
+    id: u32,
+    entries: Slab<Entry>,
+    /// Channels that count in `len` (not closed, not lingering).
+    open: usize,
+    pub(crate) poller: Option<MioWait>,
+    registry: Option<Arc<::mio::Registry>>,
+    pub(crate) poll_set: PollWait,
     /// Channels that may have work: new, touched, with OS events, or that ran a handler.
-    pub(crate) active: Vec<ChannelId>,
+    active: Vec<ChannelId>,
+    /// The last pass's active list, kept for its memory.
+    spare: Vec<ChannelId>,
+    /// Closed channels whose descriptor the map still reads until the peer closes.
+    pub(crate) lingering: Vec<ChannelId>,
+    linger: Duration,
     pub(crate) stop: bool,
+    pub(crate) running: bool,
     pub(crate) stats: LoopStats,
     pub(crate) timers: TimerQueue,
     pub(crate) wake: Option<Arc<waker::Shared>>,
     /// Set by [`shutdown`](Self::shutdown): the instant by which everything closes.
     pub(crate) shutdown: Option<Instant>,
+    /// An exit request from a `handle_added`, for the loop to return.
+    pub(crate) pending_exit: Option<crate::error::ExitNow>,
 }
 
 impl Default for SocketMap {
@@ -125,13 +145,7 @@ impl Default for SocketMap {
 
 impl fmt::Debug for SocketMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(
-                self.slots
-                    .iter()
-                    .filter_map(|s| s.entry.as_ref().map(|e| &e.chan)),
-            )
-            .finish()
+        f.debug_list().entries(self.iter().map(|(_, c)| c)).finish()
     }
 }
 
@@ -139,28 +153,34 @@ impl SocketMap {
     /// An empty map. The OS poller is created with the first channel.
     pub fn new() -> SocketMap {
         SocketMap {
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
+            id: NEXT_MAP.fetch_add(1, Ordering::Relaxed),
+            entries: Slab::default(),
+            open: 0,
             poller: None,
             registry: None,
+            poll_set: PollWait::default(),
             active: Vec::new(),
+            spare: Vec::new(),
+            lingering: Vec::new(),
+            linger: DEFAULT_LINGER,
             stop: false,
+            running: false,
             stats: LoopStats::default(),
             timers: TimerQueue::default(),
             wake: None,
             shutdown: None,
+            pending_exit: None,
         }
     }
 
     /// How many channels the map holds.
     pub fn len(&self) -> usize {
-        self.len
+        self.open
     }
 
     /// Whether the map holds no channel (a loop over it returns).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.open == 0
     }
 
     /// The loop's counters for this map since it was made.
@@ -168,22 +188,24 @@ impl SocketMap {
         self.stats
     }
 
-    pub(crate) fn registry(&mut self) -> io::Result<Arc<mio::Registry>> {
+    pub(crate) fn registry(&mut self) -> io::Result<Arc<::mio::Registry>> {
         if let Some(r) = &self.registry {
             return Ok(r.clone());
         }
-        let poll = mio::Poll::new()?;
-        let registry = Arc::new(poll.registry().try_clone()?);
-        self.poller = Some(Poller {
-            poll,
-            events: mio::Events::with_capacity(1024),
-        });
+        let poller = MioWait::new()?;
+        let registry = Arc::new(poller.poll.registry().try_clone()?);
+        self.poller = Some(poller);
         self.registry = Some(registry.clone());
         Ok(registry)
     }
 
+    fn id_of(&self, key: Key) -> ChannelId {
+        ChannelId { map: self.id, key }
+    }
+
     /// Adds a channel with its handler and returns its id. Python: `add_channel` (which
-    /// `create_socket` and `set_socket` call).
+    /// `create_socket` and `set_socket` call). The handler's
+    /// [`handle_added`](Dispatcher::handle_added) runs before `insert` returns.
     ///
     /// # Errors
     /// The channel has no descriptor, or the OS poller refuses it (`EBADF`...): then the
@@ -200,36 +222,29 @@ impl SocketMap {
                 "cannot add a channel with no descriptor to the map",
             ));
         };
+        if chan.closed() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot add a closed channel to the map",
+            ));
+        }
         let registry = self.registry()?;
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                let i = u32::try_from(self.slots.len()).map_err(|_| {
-                    io::Error::new(io::ErrorKind::OutOfMemory, "socket map is full")
-                })?;
-                self.slots.push(Slot {
-                    generation: 1,
-                    entry: None,
-                });
-                i
-            }
+        let Some(key) = self.entries.next_key() else {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "socket map is full",
+            ));
         };
-        let id = ChannelId {
-            index,
-            generation: self.slots[index as usize].generation,
-        };
-        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let interest = interest | mio::Interest::PRIORITY;
-        match registry.register(&mut mio::unix::SourceFd(&fd), id.token(), interest) {
-            Ok(()) => chan.registry = Some(registry),
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+        let id = self.id_of(key);
+        let mut state = LoopState::new();
+        match Registration::new(registry, id, fd) {
+            Ok(reg) => chan.registration = Some(reg),
+            Err(e) if crate::sys::is_unpollable(&e) => {
                 // epoll refuses regular files; Python's loop reads them: always ready.
-                chan.always_ready = true;
-                chan.set_ready(ready::READ | ready::WRITE);
+                state.always_ready = true;
+                state.ready = ready::READ | ready::WRITE;
             }
             Err(e) => {
-                self.free.push(index);
                 return Err(io::Error::new(
                     e.kind(),
                     format!("cannot register descriptor {fd} with the loop: {e}"),
@@ -237,60 +252,82 @@ impl SocketMap {
             }
         }
         chan.name = std::any::type_name::<H>();
-        self.slots[index as usize].entry = Some(Entry {
+        // The notes of operations done before the channel joined mean nothing here.
+        chan.take_notes();
+        let entry = Entry {
             chan,
             handler: Some(Box::new(handler)),
-            active: false,
-        });
-        self.len += 1;
+            state,
+        };
+        if self.entries.insert(entry).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "socket map is full",
+            ));
+        }
+        self.open += 1;
         self.mark_active(id);
+        crate::dispatch::added(self, id);
+        if self.shutdown.is_some() {
+            // A channel that joins a map shutting down flushes and closes with the rest.
+            self.shutdown_channel(id);
+        }
         Ok(id)
     }
 
+    /// The entry of `id`, closed or not (a closed channel's slot lives until its running
+    /// handler returns); `None` for an id of another map or a stale one.
     pub(crate) fn entry(&self, id: ChannelId) -> Option<&Entry> {
-        let slot = self.slots.get(id.index as usize)?;
-        if slot.generation != id.generation {
+        if id.map != self.id {
             return None;
         }
-        slot.entry.as_ref()
+        self.entries.get(id.key)
     }
 
     pub(crate) fn entry_mut(&mut self, id: ChannelId) -> Option<&mut Entry> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation != id.generation {
+        if id.map != self.id {
             return None;
         }
-        slot.entry.as_mut()
+        self.entries.get_mut(id.key)
     }
 
-    /// Whether `id` names a channel in this map (not closed, not stale).
+    /// The entry of an open channel.
+    fn open_entry(&self, id: ChannelId) -> Option<&Entry> {
+        self.entry(id).filter(|e| e.state.is_open())
+    }
+
+    fn open_entry_mut(&mut self, id: ChannelId) -> Option<&mut Entry> {
+        self.entry_mut(id).filter(|e| e.state.is_open())
+    }
+
+    /// Whether `id` names a channel in this map (not closed, not stale, not another map's).
     pub fn contains(&self, id: ChannelId) -> bool {
-        self.entry(id).is_some_and(|e| !e.chan.closed())
+        self.open_entry(id).is_some()
     }
 
     /// The ids of all channels, in slot order.
     pub fn ids(&self) -> Vec<ChannelId> {
-        self.slots
+        self.iter().map(|(id, _)| id).collect()
+    }
+
+    /// Every channel's id and core part, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (ChannelId, &Channel)> + '_ {
+        self.entries
             .iter()
-            .enumerate()
-            .filter(|(_, s)| s.entry.as_ref().is_some_and(|e| !e.chan.closed()))
-            .map(|(i, s)| ChannelId {
-                index: i as u32,
-                generation: s.generation,
-            })
-            .collect()
+            .filter(|(_, e)| e.state.is_open())
+            .map(|(key, e)| (self.id_of(key), &e.chan))
     }
 
     /// The core part of channel `id`, or `None` for a stale id.
     pub fn channel(&self, id: ChannelId) -> Option<&Channel> {
-        self.entry(id).map(|e| &e.chan)
+        self.open_entry(id).map(|e| &e.chan)
     }
 
     /// The core part of channel `id`, to operate on it (send to it, close it...). The
     /// channel's predicates are asked again on the next pass.
     pub fn channel_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
-        self.mark_active(id);
-        self.entry_mut(id).map(|e| &mut e.chan)
+        self.mark_touched(id);
+        self.open_entry_mut(id).map(|e| &mut e.chan)
     }
 
     /// The handler of channel `id` as its concrete type `H`; `None` for a stale id, another
@@ -303,10 +340,19 @@ impl SocketMap {
     /// Handler (as `H`) and core of channel `id` together; see
     /// [`handler_mut`](Self::handler_mut).
     pub fn get_mut<H: Dispatcher>(&mut self, id: ChannelId) -> Option<(&mut H, &mut Channel)> {
-        self.mark_active(id);
-        let entry = self.entry_mut(id)?;
+        self.mark_touched(id);
+        let entry = self.open_entry_mut(id)?;
         let handler: &mut dyn Any = entry.handler.as_deref_mut()?;
         Some((handler.downcast_mut::<H>()?, &mut entry.chan))
+    }
+
+    /// Whether channel `id` is on its way to closed: flushing its output after
+    /// [`Context::close_when_done`](crate::Context::close_when_done), a
+    /// [`shutdown`](Self::shutdown), or its peer's end of stream, or closed. `false` for
+    /// an open channel, `true` for a stale id.
+    pub fn is_closing(&self, id: ChannelId) -> bool {
+        self.open_entry(id)
+            .is_none_or(|e| e.state.is_flushing() || e.state.close == CloseState::Closing)
     }
 
     /// Tells the loop that channel `id`'s `readable` / `writable` answers may have changed
@@ -314,16 +360,131 @@ impl SocketMap {
     /// reached through [`channel_mut`](Self::channel_mut) or
     /// [`handler_mut`](Self::handler_mut) are touched already. Unknown ids are ignored.
     pub fn touch(&mut self, id: ChannelId) {
+        self.mark_touched(id);
+    }
+
+    /// Puts channel `id` on the active list with its predicates to be asked again.
+    pub(crate) fn mark_touched(&mut self, id: ChannelId) {
+        if let Some(entry) = self.entry_mut(id) {
+            entry.state.interest = None;
+        }
         self.mark_active(id);
     }
 
+    /// Puts channel `id` on the active list, for the next pass to look at.
     pub(crate) fn mark_active(&mut self, id: ChannelId) {
         if let Some(entry) = self.entry_mut(id) {
-            if !entry.active {
-                entry.active = true;
+            if !entry.state.active {
+                entry.state.active = true;
                 self.active.push(id);
             }
         }
+    }
+
+    /// Takes the active list for a pass, clearing its members' flags: a channel touched
+    /// while the pass serves the list joins the next one.
+    pub(crate) fn take_active(&mut self) -> Vec<ChannelId> {
+        let list = std::mem::replace(&mut self.active, std::mem::take(&mut self.spare));
+        for &id in &list {
+            if let Some(entry) = self.entry_mut(id) {
+                entry.state.active = false;
+            }
+        }
+        list
+    }
+
+    /// Hands back a pass's list, for its memory.
+    pub(crate) fn give_back_active(&mut self, mut list: Vec<ChannelId>) {
+        list.clear();
+        if list.capacity() > self.spare.capacity() {
+            self.spare = list;
+        }
+    }
+
+    /// Whether some active channel has work without waiting for the OS: readiness not used
+    /// up, a connect error or a close due, a flush to check, a lingering descriptor.
+    pub(crate) fn has_pending_work(&self) -> bool {
+        self.active.iter().any(|&id| {
+            self.entry(id).is_some_and(|e| {
+                let s = &e.state;
+                let wanted = match s.interest {
+                    Some((r, w)) => crate::dispatch::interest_mask(r, w, e.chan.accepting()),
+                    None => u8::MAX,
+                };
+                s.ready & wanted != 0
+                    || s.close_due
+                    || s.flush_check
+                    || e.chan.pending_error.is_some()
+                    || e.chan.has_notes()
+            })
+        })
+    }
+
+    /// Records readiness the OS reported for `token`.
+    pub(crate) fn record(&mut self, token: ::mio::Token, bits: u8) {
+        let (index, generation) = backend::slot_of(token);
+        let Some((key, entry)) = self.entries.get_at_mut(index) else {
+            return; // Its channel closed: a stale token finds no entry.
+        };
+        if generation.is_some_and(|g| g != key.generation) {
+            return;
+        }
+        entry.state.ready |= bits;
+        let id = self.id_of(key);
+        self.mark_active(id);
+    }
+
+    /// Forgets the level-triggered readiness of the last `poll(2)` pass (keeping what no
+    /// poll reports: a wake-up asked for by the handler, a file's constant readiness).
+    pub(crate) fn reset_ready(&mut self, id: ChannelId) {
+        if let Some(entry) = self.entry_mut(id) {
+            let s = &mut entry.state;
+            if !s.always_ready {
+                s.ready &= ready::WAKE;
+            }
+        }
+    }
+
+    /// Every slot's id (open, closed with a handler still running, or lingering).
+    pub(crate) fn collect_ids(&self, into: &mut Vec<ChannelId>) {
+        into.extend(self.entries.iter().map(|(key, _)| self.id_of(key)));
+    }
+
+    /// For the `poll(2)` backend: channel `id`'s descriptor, token, the readiness it waits
+    /// for, and whether it has work without waiting. `wants` is what its predicates said.
+    pub(crate) fn poll_interest(
+        &mut self,
+        id: ChannelId,
+        wants: Option<(bool, bool)>,
+    ) -> Option<(RawFd, ::mio::Token, u8, bool)> {
+        let entry = self.entry_mut(id)?;
+        entry.absorb();
+        let s = &entry.state;
+        let due = s.close_due
+            || s.flush_check
+            || entry.chan.pending_error.is_some()
+            || (s.ready & ready::WAKE != 0 && wants.is_some_and(|w| w.0))
+            || s.always_ready && wants.is_some_and(|w| w.0 || w.1);
+        if s.linger_until.is_some() {
+            let fd = entry.chan.lingering_fd()?;
+            return Some((fd, backend::token(id.key), ready::READ, false));
+        }
+        let fd = entry.chan.fileno()?;
+        let mut bits = 0;
+        if let Some((r, w)) = wants {
+            if r {
+                bits |= ready::READ;
+            }
+            if w && !entry.chan.accepting() {
+                bits |= ready::WRITE;
+            }
+        }
+        Some((fd, backend::token(id.key), bits, due))
+    }
+
+    /// The read end of the waker's socket, when there is a waker.
+    pub(crate) fn waker_fd(&self) -> Option<RawFd> {
+        self.wake.as_ref().map(|w| w.fd())
     }
 
     /// Queues `data` on channel `id`'s output and tries to send it; for writing to another
@@ -331,66 +492,174 @@ impl SocketMap {
     /// `dispatcher_with_send`.
     ///
     /// # Errors
-    /// `NotFound` for a stale id; the send's own errors otherwise.
+    /// `NotFound` for a stale id or one of another map; the send's own errors otherwise.
     pub fn push(&mut self, id: ChannelId, data: impl Into<Bytes>) -> io::Result<usize> {
         match self.channel_mut(id) {
             Some(chan) => chan.push(data),
-            None => Err(stale(id)),
+            None => Err(self.stale(id)),
         }
     }
 
-    /// Closes channel `id` and removes it from the map. Python: `dispatcher.close()`.
-    /// A stale id is not an error (closing twice is allowed).
+    /// The error for an id that names no open channel of this map.
+    pub(crate) fn stale(&self, id: ChannelId) -> io::Error {
+        if id.map != self.id {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("channel {id} belongs to another map"),
+            )
+        } else {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no channel {id} in the map"),
+            )
+        }
+    }
+
+    /// Closes channel `id` and removes it from the map, without `handle_close` (Python:
+    /// `dispatcher.close()`). A stale id is not an error (closing twice is allowed).
     ///
     /// # Errors
-    /// The error of `close(2)`, as [`Channel::close`].
+    /// The error of `close(2)`, as [`Channel::close`]; `InvalidInput` for an id of another
+    /// map (nothing is closed).
     pub fn close(&mut self, id: ChannelId) -> io::Result<()> {
+        if id.map != self.id {
+            return Err(self.stale(id));
+        }
+        self.close_channel(id)
+    }
+
+    /// The one way a channel becomes closed, whoever asked: it leaves the map's views at
+    /// once, its descriptor is closed (or lingers, after a flush whose peer has not ended
+    /// its input), and its slot is freed as soon as its handler is not running.
+    pub(crate) fn close_channel(&mut self, id: ChannelId) -> io::Result<()> {
+        let linger = self.linger;
+        let now_linger = self
+            .shutdown
+            .unwrap_or_else(|| crate::timer::after(Instant::now(), linger));
         let Some(entry) = self.entry_mut(id) else {
             return Ok(());
         };
-        let result = entry.chan.close();
-        if entry.handler.is_some() {
-            self.remove(id);
+        if !entry.state.is_open() {
+            return Ok(());
         }
-        // Else its handler is running: the loop removes it when the handler returns.
+        entry.absorb();
+        entry.state.close = CloseState::Closed;
+        entry.state.close_due = false;
+        entry.state.flush_check = false;
+        let idle = entry.state.idle.take().and_then(|i| i.timer);
+        let lingers = entry.state.write_shut
+            && !entry.state.read_closed
+            && !linger.is_zero()
+            && entry.chan.can_linger();
+        let result = if lingers {
+            entry.chan.close_to_linger();
+            entry.state.linger_until = Some(now_linger);
+            entry.state.ready &= ready::READ | ready::RDHUP;
+            entry.state.interest = Some((true, false));
+            // The handler is dropped now (or when it returns): the channel is gone.
+            drop(entry.handler.take());
+            Ok(())
+        } else {
+            let result = entry.chan.close();
+            if entry.handler.is_some() {
+                self.entries.remove(id.key);
+            }
+            // Else its handler is running: its slot goes when the handler returns.
+            result
+        };
+        self.open -= 1;
+        if let Some(timer) = idle {
+            self.timers.cancel(timer);
+        }
+        if lingers {
+            self.lingering.push(id);
+            self.mark_active(id);
+        }
         result
     }
 
-    /// Removes a closed channel's slot, dropping its handler.
-    pub(crate) fn remove(&mut self, id: ChannelId) -> Option<Entry> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation != id.generation {
-            return None;
+    /// Puts a handler back after it ran, or drops it if its channel closed meanwhile.
+    pub(crate) fn restore(&mut self, id: ChannelId, handler: Box<dyn Dispatcher>) {
+        let Some(entry) = self.entry_mut(id) else {
+            return;
+        };
+        if entry.state.is_open() {
+            entry.handler = Some(handler);
+        } else if entry.state.linger_until.is_none() {
+            self.entries.remove(id.key);
         }
-        let entry = slot.entry.take()?;
-        slot.generation = slot.generation.wrapping_add(1).max(1);
-        self.free.push(id.index);
-        self.len -= 1;
-        if let Some(timer) = entry.chan.idle.and_then(|i| i.timer) {
-            self.timers.cancel(timer);
+    }
+
+    /// The earliest end of a linger.
+    pub(crate) fn next_linger_end(&self) -> Option<Instant> {
+        self.lingering
+            .iter()
+            .filter_map(|&id| self.entry(id).and_then(|e| e.state.linger_until))
+            .min()
+    }
+
+    /// Ends the lingers whose time is up.
+    pub(crate) fn end_lingers_due(&mut self, now: Instant) {
+        let due: Vec<ChannelId> = self
+            .lingering
+            .iter()
+            .copied()
+            .filter(|&id| {
+                self.entry(id)
+                    .and_then(|e| e.state.linger_until)
+                    .is_none_or(|t| t <= now)
+            })
+            .collect();
+        for id in due {
+            self.end_linger(id);
         }
-        Some(entry)
+    }
+
+    /// Ends a lingering channel: its descriptor is closed and its slot freed.
+    pub(crate) fn end_linger(&mut self, id: ChannelId) {
+        if let Some(entry) = self.entry_mut(id) {
+            if entry.state.linger_until.take().is_some() {
+                entry.chan.end_linger();
+                self.entries.remove(id.key);
+            }
+        }
+        self.lingering.retain(|&l| l != id);
+    }
+
+    /// How long a channel that closes after a flush keeps reading and discarding its
+    /// peer's input, so that the kernel does not answer that input with a reset (which
+    /// destroys replies still in flight): until the peer closes, or this long at most.
+    /// During a [`shutdown`](Self::shutdown) the grace period applies instead. Default
+    /// [`DEFAULT_LINGER`] (2 s); `Duration::ZERO` closes at once.
+    ///
+    /// A channel lingers when the loop shut its write side down after a flush
+    /// ([`Context::close_when_done`](crate::Context::close_when_done), a shutdown) and its
+    /// peer has not ended its input. A lingering channel is gone from the map's views; the
+    /// loop does not wait for it unless it is shutting down.
+    pub fn set_linger(&mut self, linger: Duration) {
+        self.linger = linger;
     }
 
     /// Closes every channel and empties the map. Python: `asyncore.close_all(map,
-    /// ignore_all)`. Handlers are dropped without `handle_close`.
+    /// ignore_all)`. Handlers are dropped without `handle_close`; lingering descriptors
+    /// are closed too.
     ///
     /// # Errors
     /// The first error of `close(2)`, unless `ignore_all`; `EBADF` is always ignored. The
     /// map is empty either way.
     pub fn close_all(&mut self, ignore_all: bool) -> io::Result<()> {
         let mut first_err = None;
-        for id in self.ids_including_closed() {
-            if let Some(entry) = self.entry_mut(id) {
-                if let Err(e) = entry.chan.close() {
-                    if first_err.is_none() && !ignore_all {
-                        first_err = Some(e);
-                    }
-                }
-                if entry.handler.is_some() {
-                    self.remove(id);
+        let mut ids = Vec::new();
+        self.collect_ids(&mut ids);
+        for id in ids {
+            if let Err(e) = self.close_channel(id) {
+                if first_err.is_none() && !ignore_all {
+                    first_err = Some(e);
                 }
             }
+        }
+        for id in std::mem::take(&mut self.lingering) {
+            self.end_linger(id);
         }
         match first_err {
             Some(e) => Err(e),
@@ -398,57 +667,10 @@ impl SocketMap {
         }
     }
 
-    fn ids_including_closed(&self) -> Vec<ChannelId> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.entry.is_some())
-            .map(|(i, s)| ChannelId {
-                index: i as u32,
-                generation: s.generation,
-            })
-            .collect()
-    }
-
-    /// Removes the channels closed from outside a handler (through
-    /// [`channel_mut`](Self::channel_mut)) so that [`len`](Self::len) counts only open ones.
-    pub(crate) fn purge_closed(&mut self) {
-        for i in 0..self.active.len() {
-            let id = self.active[i];
-            if self
-                .entry(id)
-                .is_some_and(|e| e.chan.closed() && e.handler.is_some())
-            {
-                self.remove(id);
-            }
-        }
-    }
-
     /// Asks the loop running this map to return `Ok` at the end of the current pass.
     pub fn stop(&mut self) {
         self.stop = true;
     }
-
-    /// Visits every live slot's id and fd; for the poll backend.
-    pub(crate) fn live(&self) -> impl Iterator<Item = (ChannelId, &Entry)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            let e = s.entry.as_ref()?;
-            Some((
-                ChannelId {
-                    index: i as u32,
-                    generation: s.generation,
-                },
-                e,
-            ))
-        })
-    }
-}
-
-pub(crate) fn stale(id: ChannelId) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("no channel {id} in the map"),
-    )
 }
 
 thread_local! {

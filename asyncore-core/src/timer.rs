@@ -1,10 +1,11 @@
 //! Timers: a queue ordered by deadline, with cancellation in O(log n).
 //!
-//! A binary heap holds `(deadline, sequence, slot)`; the slot table holds what fires. A
+//! A binary heap holds `(deadline, sequence, key)`; a [`Slab`] holds what fires. A
 //! cancelled or rescheduled timer leaves its old heap entry behind, recognised as stale by
 //! its sequence number and skipped when it reaches the top, so every operation is
 //! O(log n) however many timers are pending.
 
+use crate::slab::{Key, Slab};
 use crate::socket_map::{ChannelId, SocketMap};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -13,10 +14,13 @@ use std::time::{Duration, Instant};
 
 /// The handle of a scheduled timer, to cancel it. A handle kept after its timer fired or
 /// was cancelled never reaches a later timer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TimerId {
-    index: u32,
-    generation: u32,
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerId(Key);
+
+impl fmt::Debug for TimerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TimerId({:?})", self.0)
+    }
 }
 
 /// What a repeating timer's callback wants next. calloop: `TimeoutAction`.
@@ -53,32 +57,50 @@ impl fmt::Debug for Target {
     }
 }
 
+/// A scheduled timer: its place in the heap (the sequence number of its current heap
+/// entry) and what fires.
 #[derive(Debug)]
-struct Entry {
+pub(crate) struct Scheduled {
     seq: u64,
     target: Target,
 }
 
-#[derive(Debug)]
-struct Slot {
-    generation: u32,
-    entry: Option<Entry>,
+/// The pending timers of one map: a heap of deadlines over a [`Slab`] of what fires.
+#[derive(Default)]
+pub(crate) struct TimerQueue {
+    heap: BinaryHeap<Reverse<(Instant, u64, Key)>>,
+    timers: Slab<Scheduled>,
+    next_seq: u64,
 }
 
-/// The pending timers of one map.
-#[derive(Debug, Default)]
-pub(crate) struct TimerQueue {
-    heap: BinaryHeap<Reverse<(Instant, u64, u32)>>,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    next_seq: u64,
-    len: usize,
+impl fmt::Debug for TimerQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerQueue")
+            .field("pending", &self.timers.len())
+            .finish()
+    }
+}
+
+/// `now + delay`, or the latest instant this platform's clock can say when that is out of
+/// its range: a deadline of `Duration::MAX` means "never", not a panic.
+pub(crate) fn after(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay).unwrap_or_else(|| {
+        // Thirty years ahead fits every clock we run on; halve until it fits anyway.
+        let mut ahead = Duration::from_secs(30 * 365 * 24 * 3600);
+        while !ahead.is_zero() {
+            if let Some(t) = now.checked_add(ahead) {
+                return t;
+            }
+            ahead /= 2;
+        }
+        now
+    })
 }
 
 impl TimerQueue {
     /// How many timers are pending.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.timers.len()
     }
 
     /// The sequence number the next scheduled timer will get: timers scheduled from now on
@@ -87,86 +109,59 @@ impl TimerQueue {
         self.next_seq
     }
 
-    fn push(&mut self, index: u32, deadline: Instant) -> u64 {
+    fn push(&mut self, key: Key, deadline: Instant) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Reverse((deadline, seq, index)));
+        self.heap.push(Reverse((deadline, seq, key)));
         seq
     }
 
     /// Schedules `target` at `deadline`.
     pub(crate) fn insert(&mut self, deadline: Instant, target: Target) -> TimerId {
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 1,
-                    entry: None,
-                });
-                // More than u32::MAX timers cannot be allocated on any machine we run on.
-                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+        let seq = self.next_seq;
+        let key = match self.timers.insert(Scheduled { seq, target }) {
+            Ok(key) => key,
+            // Four billion pending timers cannot be allocated on any machine we run on.
+            Err(_) => {
+                return TimerId(Key {
+                    index: u32::MAX,
+                    generation: 0,
+                })
             }
         };
-        let seq = self.push(index, deadline);
-        let slot = &mut self.slots[index as usize];
-        slot.entry = Some(Entry { seq, target });
-        self.len += 1;
-        TimerId {
-            index,
-            generation: slot.generation,
-        }
+        self.push(key, deadline);
+        TimerId(key)
     }
 
     /// Puts a timer that just fired (and was taken with [`pop_expired`](Self::pop_expired))
     /// back, under the same id, at `deadline`.
     pub(crate) fn reinsert(&mut self, id: TimerId, deadline: Instant, target: Target) {
-        let Some(slot) = self.slots.get(id.index as usize) else {
-            return;
-        };
-        if slot.generation != id.generation || slot.entry.is_some() {
-            return;
+        let seq = self.next_seq;
+        if self.timers.restore(id.0, Scheduled { seq, target }) {
+            self.push(id.0, deadline);
         }
-        let seq = self.push(id.index, deadline);
-        self.slots[id.index as usize].entry = Some(Entry { seq, target });
-        self.len += 1;
     }
 
     /// Frees the slot of a timer taken by [`pop_expired`](Self::pop_expired) and not put
     /// back.
     pub(crate) fn release(&mut self, id: TimerId) {
-        if let Some(slot) = self.slots.get_mut(id.index as usize) {
-            if slot.generation == id.generation && slot.entry.is_none() {
-                slot.generation = slot.generation.wrapping_add(1).max(1);
-                self.free.push(id.index);
-            }
-        }
+        self.timers.release(id.0);
     }
 
     /// Cancels a pending timer; `false` when it already fired or was cancelled.
     pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
-        let Some(slot) = self.slots.get_mut(id.index as usize) else {
-            return false;
-        };
-        if slot.generation != id.generation || slot.entry.is_none() {
-            return false;
-        }
-        slot.entry = None;
-        self.len -= 1;
-        self.release(id);
-        true
+        // Its heap entry stays behind, stale, until it reaches the top.
+        self.timers.remove(id.0).is_some()
     }
 
-    fn is_current(&self, index: u32, seq: u64) -> bool {
-        self.slots[index as usize]
-            .entry
-            .as_ref()
-            .is_some_and(|e| e.seq == seq)
+    fn is_current(&self, key: Key, seq: u64) -> bool {
+        self.timers.get(key).is_some_and(|t| t.seq == seq)
     }
 
     /// The earliest pending deadline (dropping stale heap entries on the way).
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(Reverse((deadline, seq, index))) = self.heap.peek().copied() {
-            if self.is_current(index, seq) {
+        while let Some(Reverse((deadline, seq, key))) = self.heap.peek().copied() {
+            if self.is_current(key, seq) {
                 return Some(deadline);
             }
             self.heap.pop();
@@ -180,8 +175,8 @@ impl TimerQueue {
     /// [`release`](Self::release).
     pub(crate) fn pop_expired(&mut self, now: Instant, before: u64) -> Option<(TimerId, Target)> {
         loop {
-            let Reverse((deadline, seq, index)) = self.heap.peek().copied()?;
-            if !self.is_current(index, seq) {
+            let Reverse((deadline, seq, key)) = self.heap.peek().copied()?;
+            if !self.is_current(key, seq) {
                 self.heap.pop();
                 continue;
             }
@@ -189,14 +184,8 @@ impl TimerQueue {
                 return None;
             }
             self.heap.pop();
-            let slot = &mut self.slots[index as usize];
-            let entry = slot.entry.take()?;
-            self.len -= 1;
-            let id = TimerId {
-                index,
-                generation: slot.generation,
-            };
-            return Some((id, entry.target));
+            let scheduled = self.timers.take(key)?;
+            return Some((TimerId(key), scheduled.target));
         }
     }
 }
@@ -283,7 +272,7 @@ mod tests {
         let mut last = t0;
         let mut n = 0;
         while let Some((id, _)) = q.pop_expired(t0 + Duration::from_secs(1), before) {
-            let deadline = t0 + Duration::from_micros(u64::from(id.index % 1000));
+            let deadline = t0 + Duration::from_micros(u64::from(id.0.index % 1000));
             assert!(deadline >= last);
             last = deadline;
             q.release(id);

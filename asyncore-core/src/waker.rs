@@ -1,12 +1,15 @@
 //! Cross-thread wakeups: other threads post work into a loop and end its wait at once.
 //!
-//! A non-blocking pipe whose read end sits in the loop's wait set (under a reserved mio
-//! token, and in every `poll(2)` set): one byte wakes the loop, whichever backend runs it.
+//! A non-blocking socket pair whose reading end sits in the loop's wait set (under a
+//! reserved mio token, and in every `poll(2)` set): one byte wakes the loop, whichever
+//! backend runs it. (mio's own `Waker` cannot serve: the `poll(2)` backend needs a
+//! descriptor to wait on.)
 
 use crate::socket_map::SocketMap;
 use std::fmt;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,31 +17,17 @@ use std::time::Duration;
 /// Work posted to a loop from another thread.
 pub(crate) type Job = Box<dyn FnOnce(&mut SocketMap) + Send>;
 
-/// The mio token of the waker's pipe; channel tokens never reach it (their generation
-/// is at most `u32::MAX` and their index below it).
-pub(crate) const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
-
 pub(crate) struct Shared {
     jobs: Mutex<Vec<Job>>,
-    /// A byte is in the pipe (or about to be) and not drained yet.
+    /// A byte is in the socket (or about to be) and not drained yet.
     signalled: AtomicBool,
-    write: OwnedFd,
-    pub(crate) read: OwnedFd,
+    write: UnixStream,
+    read: UnixStream,
 }
 
 impl Shared {
     pub(crate) fn new() -> io::Result<Arc<Shared>> {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: `fds` is a valid array of two ints for pipe to fill.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: pipe(2) just returned these two descriptors, owned by nobody else.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        for fd in [&read, &write] {
-            crate::sys::set_nonblocking(fd.as_raw_fd(), true)?;
-            crate::sys::set_cloexec(fd.as_raw_fd())?;
-        }
+        let (write, read) = crate::sys::wake_pair()?;
         Ok(Arc::new(Shared {
             jobs: Mutex::new(Vec::new()),
             signalled: AtomicBool::new(false),
@@ -47,35 +36,30 @@ impl Shared {
         }))
     }
 
+    /// The descriptor the loop waits on.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.read.as_raw_fd()
+    }
+
     fn wake(&self) -> io::Result<()> {
         if self.signalled.swap(true, Ordering::AcqRel) {
             return Ok(()); // A byte is already on its way.
         }
-        let byte = 1u8;
-        // SAFETY: writes one byte from a valid local to a descriptor we own.
-        let r = unsafe { libc::write(self.write.as_raw_fd(), (&byte as *const u8).cast(), 1) };
-        if r == -1 {
-            let err = io::Error::last_os_error();
-            // A full pipe already wakes the loop.
-            if err.kind() != io::ErrorKind::WouldBlock {
+        match (&self.write).write(&[1]) {
+            Ok(_) => Ok(()),
+            // A full socket already wakes the loop.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => {
                 self.signalled.store(false, Ordering::Release);
-                return Err(err);
+                Err(e)
             }
         }
-        Ok(())
     }
 
-    /// Empties the pipe and takes the posted jobs.
+    /// Empties the socket and takes the posted jobs.
     pub(crate) fn drain(&self) -> Vec<Job> {
         let mut buf = [0u8; 64];
-        loop {
-            // SAFETY: reads into a valid local buffer from a descriptor we own.
-            let r =
-                unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                break;
-            }
-        }
+        while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
         self.signalled.store(false, Ordering::Release);
         match self.jobs.lock() {
             Ok(mut jobs) => std::mem::take(&mut *jobs),
@@ -93,7 +77,8 @@ impl Shared {
 ///
 /// Posted closures run on the loop's thread, on its next pass, with the map: they may add
 /// channels, push output, set timers or [`shutdown`](SocketMap::shutdown). Waking a loop
-/// blocked in its wait ends the wait at once, on both backends.
+/// blocked in its wait ends the wait at once, on both backends. A job that panics is
+/// logged; the other jobs of its batch still run.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -120,7 +105,7 @@ pub struct Waker {
 impl fmt::Debug for Waker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Waker")
-            .field("fd", &self.shared.read.as_raw_fd())
+            .field("fd", &self.shared.fd())
             .finish()
     }
 }

@@ -263,4 +263,13 @@ impl asyncore_core::Dispatcher for SignalWatch {
         ctx.map().shutdown(SHUTDOWN_GRACE);
         Ok(())
     }
+
+    /// The shutdown gives every channel its close, this one too: nothing to tell anyone.
+    fn handle_close(
+        &mut self,
+        ctx: &mut asyncore_core::Context<'_>,
+    ) -> asyncore_core::HandlerResult {
+        ctx.close()?;
+        Ok(())
+    }
 }

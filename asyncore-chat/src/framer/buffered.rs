@@ -49,8 +49,11 @@ use asyncore_core::HandlerResult;
 #[derive(Debug)]
 pub struct Framer {
     framing: Framing,
-    /// Input not yet framed: a cut terminator, or what came while paused.
+    /// Input not yet framed: a cut terminator, what came while paused, or what followed
+    /// the frame whose callback failed.
     pending: Vec<u8>,
+    /// A callback's error stopped the framing with input left in `pending`.
+    interrupted: bool,
 }
 
 impl Default for Framer {
@@ -79,6 +82,7 @@ impl Framer {
         Framer {
             framing: Framing::new(terminator),
             pending: Vec::new(),
+            interrupted: false,
         }
     }
 
@@ -103,10 +107,18 @@ impl Framer {
     /// and the collected frame are dropped).
     pub fn feed<S: FrameSink + ?Sized>(&mut self, data: &[u8], sink: &mut S) -> HandlerResult {
         self.framing.gave_back = false;
+        self.interrupted = false;
         self.apply_discard();
         let result = self.feed_inner(data, sink);
+        self.finish(result)
+    }
+
+    /// The end of every framing call: drops discarded input, frees what grew large, and
+    /// notes whether an error left input unframed.
+    fn finish(&mut self, result: HandlerResult) -> HandlerResult {
         self.apply_discard();
         self.tidy();
+        self.interrupted = result.is_err() && !self.pending.is_empty();
         result
     }
 
@@ -142,15 +154,59 @@ impl Framer {
     pub fn resume<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
         self.framing.paused = false;
         self.framing.gave_back = false;
+        self.proceed(sink)
+    }
+
+    /// Frames the input kept, unless paused: after a callback's error stopped the framing
+    /// ([`interrupted`](Self::interrupted)), the input after the failed frame. `AsyncChat`
+    /// does it on the next pass, without waiting for more input.
+    ///
+    /// ```
+    /// use asyncore_chat::{FrameSink, Framer, Framing, Terminator};
+    /// use asyncore_core::HandlerResult;
+    ///
+    /// /// Refuses the frame "bad".
+    /// #[derive(Default)]
+    /// struct Picky(Vec<String>);
+    ///
+    /// impl FrameSink for Picky {
+    ///     fn found_terminator(&mut self, f: &mut Framing) -> HandlerResult {
+    ///         let frame = f.take_data();
+    ///         if &frame[..] == b"bad" {
+    ///             return Err("bad frame".into());
+    ///         }
+    ///         self.0.push(String::from_utf8(frame.to_vec())?);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut framer = Framer::new(Terminator::LF);
+    /// let mut sink = Picky::default();
+    /// assert!(framer.feed(b"bad\none\ntwo\n", &mut sink).is_err());
+    /// assert!(framer.interrupted()); // "one\ntwo\n" waits in the framer
+    /// framer.proceed(&mut sink)?;
+    /// assert_eq!(sink.0, ["one", "two"]);
+    /// assert!(!framer.interrupted());
+    /// # Ok::<(), asyncore_core::BoxError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`feed`](Self::feed).
+    pub fn proceed<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
+        self.interrupted = false;
         self.apply_discard();
-        let result = if self.pending.is_empty() {
+        let result = if self.pending.is_empty() || !self.can_run() {
             Ok(())
         } else {
             self.process_pending(sink)
         };
-        self.apply_discard();
-        self.tidy();
-        result
+        self.finish(result)
+    }
+
+    /// Whether the last framing call stopped at a callback's error with input left over,
+    /// to be framed by [`proceed`](Self::proceed) (or the next feed).
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// Drops the collected frame and all buffered input. Python: the input half of

@@ -1,32 +1,43 @@
 //! The default backend: mio (epoll, kqueue) with readiness remembered per channel.
 //!
-//! mio reports each readiness change once (edge-triggered). The channel keeps what it was
-//! told until an operation returns `WouldBlock`, so a handler that did not drain its socket
-//! is still ready on the next pass. A pass visits only the channels in the map's active
-//! list: new ones, ones the OS reported, ones touched through the map, and ones that ran a
-//! handler on the previous pass. Idle channels cost nothing.
+//! mio reports each readiness change once (edge-triggered). The loop keeps what it was
+//! told in the channel's state until an operation shows it used up (`WouldBlock`, or a
+//! short read on epoll), so a handler that did not drain its socket is still ready on the
+//! next pass. A pass visits only the channels on the map's active list: new ones, ones
+//! the OS reported, ones touched through the map, and ones that ran a handler on the
+//! previous pass. Idle channels cost nothing.
 
-use crate::channel::ready;
+use super::{Wait, WAKER_TOKEN};
+use crate::dispatch::{serve, wait_time};
 use crate::error::LoopError;
-use crate::event_loop::{readwrite, wait_time};
-use crate::socket_map::{ChannelId, SocketMap};
-use crate::waker::WAKER_TOKEN;
+use crate::socket_map::SocketMap;
+use crate::state::ready;
 use std::io;
+use std::os::fd::RawFd;
 use std::time::Duration;
 
-fn has_pending_work(map: &SocketMap) -> bool {
-    map.active.iter().any(|&id| {
-        map.entry(id).is_some_and(|e| {
-            let c = &e.chan;
-            c.ready != 0 || c.pending_error.is_some() || c.close_requested || c.closed()
-        })
-    })
+/// mio's poller and its event buffer, made with the map's first channel.
+pub(crate) struct MioWait {
+    pub(crate) poll: ::mio::Poll,
+    events: ::mio::Events,
 }
 
-fn event_bits(ev: &mio::event::Event) -> u8 {
+impl MioWait {
+    pub(crate) fn new() -> io::Result<MioWait> {
+        Ok(MioWait {
+            poll: ::mio::Poll::new()?,
+            events: ::mio::Events::with_capacity(1024),
+        })
+    }
+}
+
+fn event_bits(ev: &::mio::event::Event) -> u8 {
     let mut bits = 0;
-    if ev.is_readable() || ev.is_read_closed() {
+    if ev.is_readable() {
         bits |= ready::READ;
+    }
+    if ev.is_read_closed() {
+        bits |= ready::RDHUP;
     }
     if ev.is_writable() || ev.is_write_closed() {
         bits |= ready::WRITE;
@@ -43,92 +54,71 @@ fn event_bits(ev: &mio::event::Event) -> u8 {
     bits
 }
 
+impl Wait for MioWait {
+    fn want(&mut self, _fd: RawFd, _token: ::mio::Token, _interest: u8) {}
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.events.clear();
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn events(&self, f: &mut dyn FnMut(::mio::Token, u8)) {
+        for ev in self.events.iter() {
+            f(ev.token(), event_bits(ev));
+        }
+    }
+}
+
 /// One pass: wait (not at all when some channel has work already), record readiness, then
-/// dispatch the active channels.
+/// serve the active channels.
 pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopError> {
-    let wait = if has_pending_work(map) {
+    let wait = if map.has_pending_work() {
         Duration::ZERO
     } else {
         wait_time(map, timeout)
     };
     // The poller is taken out of the map while its events are recorded, so that they can
-    // be read in place while the map's channels are updated (no copy of the events).
+    // be read in place while the map's entries are updated.
     if let Some(mut poller) = map.poller.take() {
-        let waited = match poller.poll.poll(&mut poller.events, Some(wait)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                poller.events.clear();
-                Ok(())
-            }
-            Err(e) => Err(LoopError::Io(e)),
-        };
-        // `after_io` drains the waker; its token names no channel.
-        for ev in poller.events.iter().filter(|ev| ev.token() != WAKER_TOKEN) {
-            let id = ChannelId::from_token(ev.token());
-            // A stale token (its channel closed) finds no entry and is dropped here.
-            if let Some(entry) = map.entry_mut(id) {
-                entry.chan.set_ready(event_bits(ev));
-                map.mark_active(id);
-            }
+        let waited = poller.wait(wait);
+        if waited.is_ok() {
+            poller.events(&mut |token, bits| {
+                // The waker's socket names no channel; `after_io` drains it.
+                if token != WAKER_TOKEN {
+                    map.record(token, bits);
+                }
+            });
         }
         map.poller = Some(poller);
-        waited?;
+        waited.map_err(LoopError::Io)?;
     } else {
+        // No poller yet: no channel ever joined. Nothing can become ready but timers.
         std::thread::sleep(wait);
     }
 
-    let list = std::mem::take(&mut map.active);
-    for &id in &list {
-        if let Some(entry) = map.entry_mut(id) {
-            entry.active = false;
+    let list = map.take_active();
+    let reading = !map.shutting_down();
+    for i in 0..list.len() {
+        let id = list[i];
+        match serve(map, id, reading, None) {
+            Ok(true) => map.mark_active(id),
+            Ok(false) => {}
+            Err(exit) => {
+                // Keep the rest of this pass's work for the next run of the loop.
+                for &rest in &list[i + 1..] {
+                    map.mark_active(rest);
+                }
+                map.mark_active(id);
+                map.give_back_active(list);
+                return Err(LoopError::ExitNow(exit));
+            }
         }
     }
-    let reading = map.shutdown.is_none();
-    for (i, &id) in list.iter().enumerate() {
-        let Some(entry) = map.entry_mut(id) else {
-            continue;
-        };
-        if entry.chan.closed() {
-            if entry.handler.is_some() {
-                map.remove(id);
-            }
-            continue;
-        }
-        let chan = &entry.chan;
-        let pending = chan.pending_error.is_some() || chan.close_requested;
-        if chan.ready == 0 && !pending {
-            continue;
-        }
-        let Some(handler) = entry.handler.as_deref() else {
-            continue;
-        };
-        // A shutting-down map reads nothing more; output still drains.
-        let r = reading && handler.readable(chan);
-        let w = handler.writable(chan);
-        let mut events = 0;
-        if r {
-            events |= chan.ready & (ready::READ | ready::PRI);
-        }
-        if w && !chan.accepting() {
-            events |= chan.ready & ready::WRITE;
-        }
-        if r || w {
-            events |= chan.ready & ready::CLOSE;
-        }
-        // Priority data is reported once per arrival.
-        entry.chan.clear_ready(ready::PRI);
-        map.stats.predicate_calls += 2;
-        if events == 0 && !pending {
-            continue;
-        }
-        if let Err(exit) = readwrite(map, id, events) {
-            // Keep the rest of this pass's work for the next run of the loop.
-            for &rest in &list[i..] {
-                map.mark_active(rest);
-            }
-            return Err(LoopError::ExitNow(exit));
-        }
-        map.mark_active(id);
-    }
+    map.give_back_active(list);
     Ok(())
 }

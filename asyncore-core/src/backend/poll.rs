@@ -1,91 +1,134 @@
 //! The reference backend: `poll(2)` over every channel on every pass, as Python's
 //! `asyncore.poll2` does. Level-triggered; it asks every channel's predicates every pass.
 
-use crate::backend::millis;
+use super::{millis, Wait};
+use crate::dispatch::{interest_of, serve, wait_time};
 use crate::error::LoopError;
-use crate::event_loop::{readwrite, wait_time};
-use crate::poll_flags::ready_bits;
 use crate::socket_map::{ChannelId, SocketMap};
+use crate::state::ready;
 use crate::sys;
+use std::io;
+use std::os::fd::RawFd;
 use std::time::Duration;
 
-/// One pass: deliver what socket operations left pending (a failed connect, a close), ask
-/// every channel what it waits for, `poll(2)`, dispatch.
-pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopError> {
-    let mut did_work = false;
-    let list = std::mem::take(&mut map.active);
-    for (i, &id) in list.iter().enumerate() {
-        let Some(entry) = map.entry_mut(id) else {
-            continue;
-        };
-        entry.active = false;
-        if entry.chan.closed() {
-            if entry.handler.is_some() {
-                map.remove(id);
-            }
-            continue;
-        }
-        if entry.chan.pending_error.is_some() || entry.chan.close_requested {
-            did_work = true;
-            if let Err(exit) = readwrite(map, id, 0) {
-                for &rest in &list[i + 1..] {
-                    map.mark_active(rest);
-                }
-                return Err(LoopError::ExitNow(exit));
-            }
-        }
-    }
+/// The descriptor set of one pass, kept between passes for its memory.
+#[derive(Default)]
+pub(crate) struct PollWait {
+    fds: Vec<sys::pollfd>,
+    tokens: Vec<::mio::Token>,
+}
 
-    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(map.len());
-    let mut ids: Vec<ChannelId> = Vec::with_capacity(map.len());
-    let mut calls = 0;
-    let reading = map.shutdown.is_none();
-    for (id, entry) in map.live() {
-        let (Some(handler), Some(fd)) = (entry.handler.as_deref(), entry.chan.fileno()) else {
-            continue;
-        };
-        let chan = &entry.chan;
-        let mut flags = 0;
-        // A shutting-down map reads nothing more; output still drains.
-        if reading && handler.readable(chan) {
-            flags |= libc::POLLIN | libc::POLLPRI;
-        }
-        if handler.writable(chan) && !chan.accepting() {
-            flags |= libc::POLLOUT;
-        }
-        calls += 2;
-        if flags != 0 {
-            fds.push(libc::pollfd {
-                fd,
-                events: flags | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL,
-                revents: 0,
-            });
-            ids.push(id);
-        }
+impl PollWait {
+    fn clear(&mut self) {
+        self.fds.clear();
+        self.tokens.clear();
     }
-    map.stats.predicate_calls += calls;
+}
 
-    // The waker's pipe ends the wait when another thread posts work.
-    if let Some(shared) = &map.wake {
-        fds.push(libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&shared.read),
-            events: libc::POLLIN,
+/// `poll(2)` result flags as readiness bits.
+pub(crate) fn ready_bits(revents: i16) -> u8 {
+    let table = [
+        (sys::POLLIN, ready::READ),
+        (sys::POLLOUT, ready::WRITE),
+        (sys::POLLPRI, ready::PRI),
+        (sys::POLLHUP, ready::HUP),
+        (sys::POLLERR, ready::ERR),
+        (sys::POLLNVAL, ready::NVAL),
+    ];
+    table
+        .iter()
+        .filter(|(flag, _)| revents & *flag != 0)
+        .fold(0, |bits, (_, bit)| bits | bit)
+}
+
+impl Wait for PollWait {
+    fn want(&mut self, fd: RawFd, token: ::mio::Token, interest: u8) {
+        let mut events = 0;
+        if interest & ready::READ != 0 {
+            events |= sys::POLLIN | sys::POLLPRI;
+        }
+        if interest & ready::WRITE != 0 {
+            events |= sys::POLLOUT;
+        }
+        self.fds.push(sys::pollfd {
+            fd,
+            events: events | sys::POLLERR | sys::POLLHUP | sys::POLLNVAL,
             revents: 0,
         });
+        self.tokens.push(token);
     }
-    let wait = if did_work {
-        0
-    } else {
-        millis(wait_time(map, timeout))
-    };
-    sys::poll(&mut fds, wait).map_err(LoopError::Io)?;
-    for (pfd, &id) in fds.iter().zip(&ids) {
-        if pfd.revents == 0 {
-            continue;
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        sys::poll(&mut self.fds, millis(timeout)).map(drop)
+    }
+
+    fn events(&self, f: &mut dyn FnMut(::mio::Token, u8)) {
+        for (pfd, &token) in self.fds.iter().zip(&self.tokens) {
+            if pfd.revents != 0 {
+                f(token, ready_bits(pfd.revents));
+            }
         }
-        let bits = ready_bits(pfd.revents);
-        // `readwrite` skips ids whose channel closed earlier in this pass.
-        readwrite(map, id, bits).map_err(LoopError::ExitNow)?;
+    }
+}
+
+/// One pass: ask every channel what it waits for, `poll(2)` (not waiting when some
+/// channel has work the OS will not report: a failed connect, a close due, input buffered
+/// above the socket), then serve every channel that is ready or has work.
+pub(crate) fn pass(map: &mut SocketMap, timeout: Duration) -> Result<(), LoopError> {
+    let reading = !map.shutting_down();
+    // Every channel is asked every pass: the active list means nothing here.
+    let mut ids = map.take_active();
+    ids.clear();
+    map.collect_ids(&mut ids);
+    let mut set = std::mem::take(&mut map.poll_set);
+    set.clear();
+    // Which of `ids` asked for what: (readable, writable), or `None` (not asked, closed).
+    let mut asked: Vec<(ChannelId, Option<(bool, bool)>)> = Vec::with_capacity(ids.len());
+    let mut due = false;
+    for &id in &ids {
+        let wants = match interest_of(map, id, reading) {
+            Ok(wants) => wants,
+            Err(exit) => {
+                map.poll_set = set;
+                map.give_back_active(ids);
+                return Err(LoopError::ExitNow(exit));
+            }
+        };
+        if let Some((fd, token, bits, has_work)) = map.poll_interest(id, wants) {
+            due |= has_work;
+            if bits != 0 {
+                set.want(fd, token, bits);
+            }
+        }
+        asked.push((id, wants));
+    }
+    // The waker's socket ends the wait when another thread posts work.
+    if let Some(fd) = map.waker_fd() {
+        set.want(fd, super::WAKER_TOKEN, ready::READ);
+    }
+    let wait = if due {
+        Duration::ZERO
+    } else {
+        wait_time(map, timeout)
+    };
+    let waited = set.wait(wait);
+    if waited.is_ok() {
+        // Level-triggered: this pass's readiness replaces what the last one saw.
+        for &id in &ids {
+            map.reset_ready(id);
+        }
+        set.events(&mut |token, bits| {
+            if token != super::WAKER_TOKEN {
+                map.record(token, bits);
+            }
+        });
+    }
+    map.poll_set = set;
+    map.give_back_active(ids);
+    waited.map_err(LoopError::Io)?;
+    for (id, wants) in asked {
+        // `serve` skips ids whose channel closed earlier in this pass.
+        serve(map, id, reading, Some(wants)).map_err(LoopError::ExitNow)?;
     }
     Ok(())
 }

@@ -1,33 +1,27 @@
 //! The core part of a channel: its descriptor, its state flags, its buffered output and
 //! closing. The socket operations (bind, listen, connect, accept, send, recv) are in
 //! `socket_ops.rs`.
+//!
+//! A channel is the socket half only. What the loop keeps about it (readiness, progress
+//! toward close) is in the map's entry (`state.rs`); the operations here note what they
+//! saw (`state::seen`) for the loop to fold in.
 
+use crate::backend::Registration;
 use crate::raw_io::{DisplayAddr, Io, RawIo};
 use crate::send_queue::{SendQueue, MAX_IOVECS};
+use crate::state::seen;
 use crate::sys;
 use bytes::Bytes;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::sync::Arc;
 
 mod socket_ops;
 
 /// The most one [`Channel::initiate_send`] hands to the OS in one call (Python's
 /// `dispatcher_with_send` sends `out_buffer[:65536]`).
 pub const DEFAULT_MAX_SEND: usize = 65536;
-
-/// Readiness bits, as the OS reported them (mio backend) or as `poll(2)` returned them.
-pub(crate) mod ready {
-    pub const READ: u8 = 1;
-    pub const WRITE: u8 = 2;
-    pub const PRI: u8 = 4;
-    pub const HUP: u8 = 8;
-    pub const ERR: u8 = 16;
-    pub const NVAL: u8 = 32;
-    pub const CLOSE: u8 = HUP | ERR | NVAL;
-}
 
 /// The core part of a channel: descriptor, state flags, output queue, socket operations.
 ///
@@ -61,30 +55,17 @@ pub struct Channel {
     max_send: usize,
     pub(crate) name: &'static str,
     pub(crate) tag: Option<String>,
-    /// Readiness the OS reported and no operation has used up yet (mio backend).
-    pub(crate) ready: u8,
-    /// The OS will not poll this descriptor (a regular file): it counts as always ready.
-    pub(crate) always_ready: bool,
-    /// A socket operation saw the peer go away: `handle_close` is due.
-    pub(crate) close_requested: bool,
-    /// `handle_close` has run once already.
-    pub(crate) close_called: bool,
     /// A connect that failed before the loop saw it; delivered as the connect event.
     pub(crate) pending_error: Option<io::Error>,
-    /// A `recv` in the current callback returned data.
-    pub(crate) got_data: bool,
-    pub(crate) registry: Option<Arc<mio::Registry>>,
-    /// The idle timeout, when one is set.
-    pub(crate) idle: Option<Idle>,
+    /// What the operations saw since the loop last looked (`state::seen` bits).
+    notes: u8,
+    /// A stream socket: a short read shows it drained (see `sys::SHORT_READ_DRAINS`).
+    stream: bool,
+    /// Its place in the map's poller, once it is in a map.
+    pub(crate) registration: Option<Registration>,
+    /// The descriptor of a closed channel that lingers (see `SocketMap::set_linger`).
+    linger_io: Option<Io>,
     closed: bool,
-}
-
-/// A channel's idle timeout: its period, its last read or write event, its check timer.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Idle {
-    pub(crate) period: std::time::Duration,
-    pub(crate) last_activity: std::time::Instant,
-    pub(crate) timer: Option<crate::timer::TimerId>,
 }
 
 impl Channel {
@@ -102,14 +83,11 @@ impl Channel {
             max_send: DEFAULT_MAX_SEND,
             name: "asyncore_core::Channel",
             tag: None,
-            ready: 0,
-            always_ready: false,
-            close_requested: false,
-            close_called: false,
             pending_error: None,
-            got_data: false,
-            registry: None,
-            idle: None,
+            notes: 0,
+            stream: false,
+            registration: None,
+            linger_io: None,
             closed: false,
         }
     }
@@ -124,6 +102,7 @@ impl Channel {
         sock.set_nonblocking(true)?;
         sys::no_sigpipe(&sock)?;
         let mut chan = Channel::new();
+        chan.stream = ty == Type::STREAM;
         chan.io = Some(Io::Socket(sock));
         Ok(chan)
     }
@@ -176,34 +155,55 @@ impl Channel {
         Ok(chan)
     }
 
-    /// Gives this channel `sock` (made non-blocking), replacing any descriptor it had.
-    /// Python: `dispatcher.set_socket` plus the `connected` check of `dispatcher.__init__`.
+    /// Gives this channel `sock` (made non-blocking), replacing any descriptor it had
+    /// (the old one is closed). Python: `dispatcher.set_socket` plus the `connected`
+    /// check of `dispatcher.__init__`.
+    ///
+    /// On a channel in a map the new descriptor joins the map's poller in place of the
+    /// old one, so both backends deliver its events from the next pass on.
     ///
     /// # Errors
-    /// As [`from_socket`](Self::from_socket). On error the channel is unchanged.
+    /// As [`from_socket`](Self::from_socket), or the poller refuses the new descriptor.
+    /// On error the channel is unchanged.
     pub fn set_socket(&mut self, sock: Socket) -> io::Result<()> {
         let fd = sock.as_raw_fd();
-        if let Err(e) = sock.r#type() {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("cannot adopt descriptor {fd} as a socket: {e}"),
-            ));
-        }
+        let ty = match sock.r#type() {
+            Ok(ty) => ty,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot adopt descriptor {fd} as a socket: {e}"),
+                ))
+            }
+        };
         sock.set_nonblocking(true)?;
         sys::no_sigpipe(&sock)?;
-        match sock.peer_addr() {
-            Ok(peer) => {
-                self.connected = true;
-                self.addr = Some(peer);
-            }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN) | Some(libc::EINVAL)) => {
-                // Not connected (yet): a listening or fresh socket.
-                self.connected = false;
-            }
+        let peer = match sock.peer_addr() {
+            Ok(peer) => Some(peer),
+            // Not connected (yet): a listening or fresh socket.
+            Err(e) if sys::is_not_connected(&e) => None,
             Err(e) => return Err(e),
+        };
+        if let Some(reg) = &self.registration {
+            reg.add(fd).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot register descriptor {fd} with the loop: {e}"),
+                )
+            })?;
+            if let Some(old) = &self.io {
+                reg.remove(old.fd());
+            }
         }
+        self.connected = peer.is_some();
+        if peer.is_some() {
+            self.addr = peer;
+        }
+        self.stream = ty == Type::STREAM;
+        // The old descriptor, if any, is closed here.
         self.io = Some(Io::Socket(sock));
         self.closed = false;
+        self.note(seen::NEW_SOCKET);
         Ok(())
     }
 
@@ -323,37 +323,72 @@ impl Channel {
         self.sock()?.shutdown(how)
     }
 
-    /// Closes the channel: clears the state flags, leaves the loop's registration and
-    /// closes the descriptor. Closing twice is not an error. Python: `dispatcher.close()`.
+    /// Closes the channel: clears the state flags, leaves the loop's poller and closes
+    /// the descriptor. Closing twice is not an error. Python: `dispatcher.close()`.
     ///
-    /// In a map, the channel leaves it when control returns to the map (at once when called
-    /// through [`Context::close`](crate::Context::close) or [`SocketMap::close`](crate::SocketMap::close)).
+    /// In a map, close a channel through [`Context::close`](crate::Context::close) or
+    /// [`SocketMap::close`](crate::SocketMap::close): the map's views then agree at once.
+    /// A channel closed here directly leaves the map when the loop next sees it.
     ///
     /// # Errors
     /// The error of `close(2)` (rare: `EIO`); `EBADF` and `ENOTCONN` are ignored as in Python.
     pub fn close(&mut self) -> io::Result<()> {
+        self.clear_flags();
+        let Some(io) = self.io.take() else {
+            return Ok(());
+        };
+        close_io(self.registration.take(), io)
+    }
+
+    fn clear_flags(&mut self) {
         self.connected = false;
         self.accepting = false;
         self.connecting = false;
         self.closed = true;
-        self.ready = 0;
-        let Some(io) = self.io.take() else {
-            return Ok(());
+    }
+
+    /// Whether a close may linger: a connected stream socket.
+    pub(crate) fn can_linger(&self) -> bool {
+        self.stream && matches!(self.io, Some(Io::Socket(_)))
+    }
+
+    /// Closes the channel for its users but keeps the descriptor (still in the poller) for
+    /// the loop to read and discard the peer's input until the linger ends.
+    pub(crate) fn close_to_linger(&mut self) {
+        self.clear_flags();
+        self.linger_io = self.io.take();
+    }
+
+    /// The lingering descriptor.
+    pub(crate) fn lingering_fd(&self) -> Option<RawFd> {
+        self.linger_io.as_ref().map(Io::fd)
+    }
+
+    /// Reads and discards what the peer sent to a lingering channel; `true` once the
+    /// linger is over (end of stream, or an error).
+    pub(crate) fn discard_input(&mut self) -> bool {
+        let Some(Io::Socket(s)) = &self.linger_io else {
+            return true;
         };
-        if let Some(registry) = self.registry.take() {
-            // The descriptor may already be gone from the poll set; nothing to do then.
-            let fd = io.fd();
-            let _ = registry.deregister(&mut mio::unix::SourceFd(&fd));
-        }
-        let result = match io {
-            Io::Socket(s) => sys::close_fd(std::os::fd::IntoRawFd::into_raw_fd(s)),
-            Io::Other(o) => o.close(),
-        };
-        match result {
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOTCONN)) => {
-                Ok(())
+        let mut buf = [0u8; 4096];
+        let mut s: &Socket = s;
+        // A few reads per event at most, so that one peer does not hold up the loop.
+        for _ in 0..16 {
+            match io::Read::read(&mut s, &mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
             }
-            other => other,
+        }
+        false
+    }
+
+    /// Closes a lingering descriptor.
+    pub(crate) fn end_linger(&mut self) {
+        if let Some(io) = self.linger_io.take() {
+            let _ = close_io(self.registration.take(), io);
         }
     }
 
@@ -362,14 +397,35 @@ impl Channel {
         self.connecting = connecting;
     }
 
-    pub(crate) fn clear_ready(&mut self, bits: u8) {
-        if !self.always_ready {
-            self.ready &= !bits;
-        }
+    /// Notes what an operation saw, for the loop.
+    pub(crate) fn note(&mut self, bits: u8) {
+        self.notes |= bits;
     }
 
-    pub(crate) fn set_ready(&mut self, bits: u8) {
-        self.ready |= bits;
+    /// Takes the notes since the last time.
+    pub(crate) fn take_notes(&mut self) -> u8 {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Whether operations noted something the loop has not seen yet.
+    pub(crate) fn has_notes(&self) -> bool {
+        self.notes != 0
+    }
+}
+
+/// Leaves the poller, then closes `io`, reporting the error of `close(2)`.
+fn close_io(registration: Option<Registration>, io: Io) -> io::Result<()> {
+    if let Some(reg) = registration {
+        // Before the close: a duplicate of the descriptor elsewhere would keep it polled.
+        reg.remove(io.fd());
+    }
+    let result = match io {
+        Io::Socket(s) => sys::close_fd(std::os::fd::IntoRawFd::into_raw_fd(s)),
+        Io::Other(o) => o.close(),
+    };
+    match result {
+        Err(e) if sys::close_error_is_benign(&e) => Ok(()),
+        other => other,
     }
 }
 
@@ -405,19 +461,5 @@ fn not_open() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
         "channel has no open descriptor",
-    )
-}
-
-/// Errors of `connect(2)` that mean "the peer is not there": delivered through the loop.
-fn is_connect_failure(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ECONNREFUSED)
-            | Some(libc::ENOENT)
-            | Some(libc::ETIMEDOUT)
-            | Some(libc::ENETUNREACH)
-            | Some(libc::EHOSTUNREACH)
-            | Some(libc::ECONNRESET)
-            | Some(libc::EADDRNOTAVAIL)
     )
 }

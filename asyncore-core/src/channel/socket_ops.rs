@@ -1,11 +1,11 @@
 //! The socket operations of a [`Channel`], with Python's names: options, `bind`, `listen`,
 //! `connect`, `accept`, `send`, `recv`.
 
-use super::{is_connect_failure, not_open, ready, Channel};
-use crate::error::is_disconnect;
+use super::{not_open, Channel};
 use crate::overload;
 use crate::raw_io::Io;
-use crate::sys;
+use crate::state::seen;
+use crate::sys::{self, ErrorClass};
 use socket2::{SockAddr, Socket};
 use std::io::{self, Read};
 
@@ -81,9 +81,10 @@ impl Channel {
     ///
     /// The channel is `connecting` until the loop sees its first read or write event, which
     /// checks `SO_ERROR` and then calls `handle_connect`. A connect the OS refuses at once
-    /// (for example a Unix socket path with no listener) is not an error here: it reaches
-    /// the handler from the loop, like a refusal that takes a round trip, as an error
-    /// carrying the OS error.
+    /// (a Unix socket path with no listener, a Unix listener whose backlog is full, no
+    /// free local port) is not an error here: it reaches the handler from the loop, like
+    /// a refusal that takes a round trip, as an error carrying the OS error, and
+    /// `handle_connect` never runs.
     ///
     /// # Errors
     /// No socket, or an error that is the caller's (an address of the wrong family).
@@ -91,19 +92,19 @@ impl Channel {
         let addr = addr.into();
         self.connected = false;
         self.connecting = true;
-        match self.sock()?.connect(&addr) {
-            Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINPROGRESS) | Some(libc::EALREADY)
-                ) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.raw_os_error() == Some(libc::EISCONN) => {}
-            Err(e) if is_connect_failure(&e) => self.pending_error = Some(e),
-            Err(e) => {
-                self.connecting = false;
-                return Err(e);
+        if let Err(e) = self.sock()?.connect(&addr) {
+            match sys::classify(&e) {
+                class if sys::connect_in_progress(class) => {}
+                ErrorClass::Connected => {}
+                // The peer is not there (or cannot take us): the loop delivers it.
+                ErrorClass::Unreachable
+                | ErrorClass::WouldBlock
+                | ErrorClass::Aborted
+                | ErrorClass::Disconnected => self.pending_error = Some(e),
+                _ => {
+                    self.connecting = false;
+                    return Err(e);
+                }
             }
         }
         self.addr = Some(addr);
@@ -124,27 +125,26 @@ impl Channel {
     /// # Errors
     /// Any other OS error.
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
-        match self.sock()?.accept() {
+        let e = match self.sock()?.accept() {
             Ok(pair) => {
                 overload::accepted();
-                Ok(Some(pair))
+                return Ok(Some(pair));
             }
-            Err(e) if overload::is_exhaustion(&e) => {
+            Err(e) => e,
+        };
+        match sys::classify(&e) {
+            ErrorClass::OutOfDescriptors => {
                 // Refuse what waits rather than spin on a listener that stays readable.
                 overload::shed(self.sock()?);
-                self.clear_ready(ready::READ);
+                self.note(seen::READ_DRAINED);
                 Ok(None)
             }
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    || e.raw_os_error() == Some(libc::ECONNABORTED) =>
-            {
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    self.clear_ready(ready::READ);
-                }
+            ErrorClass::WouldBlock => {
+                self.note(seen::READ_DRAINED);
                 Ok(None)
             }
-            Err(e) => Err(e),
+            ErrorClass::Aborted | ErrorClass::Interrupted => Ok(None),
+            _ => Err(e),
         }
     }
 
@@ -167,18 +167,21 @@ impl Channel {
     }
 
     pub(super) fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
-        match result {
-            Ok(n) => Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.clear_ready(ready::WRITE);
+        let e = match result {
+            Ok(n) => return Ok(n),
+            Err(e) => e,
+        };
+        match sys::classify(&e) {
+            ErrorClass::WouldBlock => {
+                self.note(seen::WRITE_FULL);
                 Ok(0)
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) if is_disconnect(&e) => {
-                self.close_requested = true;
+            ErrorClass::Interrupted => Ok(0),
+            class if class.is_disconnect() => {
+                self.note(seen::GONE);
                 Ok(0)
             }
-            Err(e) => Err(e),
+            _ => Err(e),
         }
     }
 
@@ -187,7 +190,8 @@ impl Channel {
     ///
     /// `Ok(0)` (for a non-empty `buf`) means the peer closed or the connection broke
     /// (`ECONNRESET`, `ENOTCONN`, ...): `handle_close` runs as soon as the current handler
-    /// returns.
+    /// returns (for the end of stream on a channel with output still queued, once that
+    /// output is sent: see [`Dispatcher::has_pending_output`](crate::Dispatcher::has_pending_output)).
     ///
     /// # Errors
     /// `WouldBlock` when nothing is ready: a handler may pass it on with `?`, and the loop
@@ -204,24 +208,32 @@ impl Channel {
             Some(Io::Other(o)) => o.read(buf),
             None => Err(not_open()),
         };
-        match result {
+        let e = match result {
             Ok(0) => {
-                self.close_requested = true;
-                Ok(0)
+                self.note(seen::EOF);
+                return Ok(0);
+            }
+            Ok(n) if n < buf.len() && self.stream && sys::SHORT_READ_DRAINS => {
+                // The socket is drained: the next input raises a new edge.
+                self.note(seen::GOT_DATA | seen::READ_DRAINED);
+                return Ok(n);
             }
             Ok(n) => {
-                self.got_data = true;
-                Ok(n)
+                self.note(seen::GOT_DATA);
+                return Ok(n);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.clear_ready(ready::READ);
+            Err(e) => e,
+        };
+        match sys::classify(&e) {
+            ErrorClass::WouldBlock => {
+                self.note(seen::READ_DRAINED);
                 Err(e)
             }
-            Err(e) if is_disconnect(&e) => {
-                self.close_requested = true;
+            class if class.is_disconnect() => {
+                self.note(seen::GONE);
                 Ok(0)
             }
-            Err(e) => Err(e),
+            _ => Err(e),
         }
     }
 

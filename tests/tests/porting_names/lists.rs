@@ -251,7 +251,7 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(Context::log_error);
     val!(Context::set_timer);
     val!(Context::set_idle_timeout);
-    val!(Context::defer_close);
+    val!(Context::request_close);
     // asyncore-core: the channel
     ty!(Channel);
     val!(Channel::new);

@@ -1,0 +1,145 @@
+//! Unix: the errno classes, `poll(2)`, `MSG_NOSIGNAL`, descriptor flags, and the few
+//! calls that neither mio nor socket2 offer.
+
+use super::ErrorClass;
+use std::io;
+use std::os::fd::RawFd;
+
+/// The class of errno `code`.
+pub(crate) fn class_of(code: i32) -> ErrorClass {
+    match code {
+        libc::EINPROGRESS | libc::EALREADY => ErrorClass::InProgress,
+        libc::EISCONN => ErrorClass::Connected,
+        libc::ECONNABORTED => ErrorClass::Aborted,
+        libc::ECONNRESET | libc::ENOTCONN | libc::ESHUTDOWN | libc::EPIPE | libc::EBADF => {
+            ErrorClass::Disconnected
+        }
+        libc::ECONNREFUSED
+        | libc::ENOENT
+        | libc::ETIMEDOUT
+        | libc::ENETUNREACH
+        | libc::EHOSTUNREACH
+        | libc::EADDRNOTAVAIL => ErrorClass::Unreachable,
+        libc::EMFILE | libc::ENFILE => ErrorClass::OutOfDescriptors,
+        _ => ErrorClass::Other,
+    }
+}
+
+/// Whether a non-blocking `connect(2)` that failed with `class` is under way. On Unix
+/// only `EINPROGRESS` / `EALREADY` say so: an `EAGAIN` is a failure (a Unix listener's
+/// full backlog, or no free local port for TCP).
+pub(crate) fn connect_in_progress(class: ErrorClass) -> bool {
+    class == ErrorClass::InProgress
+}
+
+/// Whether a read that returned less than it asked for shows that a stream socket is
+/// drained. True of epoll (Linux, Android): new data after it raises a new edge, so the
+/// loop need not read again to see `WouldBlock` (tokio relies on the same, tokio#5866).
+/// kqueue reports the bytes left with each event, so it is not assumed there.
+pub(crate) const SHORT_READ_DRAINS: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Whether `err` from `close(2)` means nothing (the descriptor was closed already, or the
+/// peer went away first).
+pub(crate) fn close_error_is_benign(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOTCONN))
+}
+
+/// Whether `peer_addr` failed only because the socket is not connected (yet).
+pub(crate) fn is_not_connected(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::ENOTCONN) | Some(libc::EINVAL)
+    )
+}
+
+/// The socket pair behind the [`Waker`](crate::Waker): one byte written to the first ends
+/// the loop's wait on the second. Both ends are non-blocking and close on exec.
+pub(crate) fn wake_pair() -> io::Result<(
+    std::os::unix::net::UnixStream,
+    std::os::unix::net::UnixStream,
+)> {
+    let (writer, reader) = std::os::unix::net::UnixStream::pair()?;
+    writer.set_nonblocking(true)?;
+    reader.set_nonblocking(true)?;
+    Ok((writer, reader))
+}
+
+/// `poll(2)` interest and result flags.
+pub(crate) use libc::{pollfd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
+
+/// `EPERM` from registering a descriptor: epoll will not poll regular files.
+pub(crate) fn is_unpollable(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EPERM)
+}
+
+/// Checks that `fd` names an open descriptor, without taking ownership of it.
+pub(crate) fn check_open(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFD only reads the descriptor's flags; an invalid fd yields EBADF.
+    let r = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Closes `fd`, reporting the error that `close(2)` gives (std's drop swallows it).
+pub(crate) fn close_fd(fd: RawFd) -> io::Result<()> {
+    // SAFETY: the caller hands over ownership of `fd` (taken out of an owned type with
+    // `into_raw_fd`), so nothing else closes it again.
+    let r = unsafe { libc::close(fd) };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets or clears `O_NONBLOCK` on any descriptor.
+pub fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a descriptor the caller holds open; errors are returned.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        let new = if nonblocking {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        if new != flags && libc::fcntl(fd, libc::F_SETFL, new) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// `poll(2)` over `fds`, retried on `EINTR` as an empty result.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for the whole call.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if r == -1 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(err);
+    }
+    Ok(r as usize)
+}
+
+/// Flags for `send(2)` that keep a write to a closed peer from raising `SIGPIPE`.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+/// Flags for `send(2)`; on this platform `SO_NOSIGPIPE` is set on each socket instead.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+pub(crate) const SEND_FLAGS: libc::c_int = 0;
+
+/// Makes `sock` not raise `SIGPIPE` where the platform needs a socket option for that.
+pub(crate) fn no_sigpipe(sock: &socket2::Socket) -> io::Result<()> {
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    sock.set_nosigpipe(true)?;
+    let _ = sock;
+    Ok(())
+}
