@@ -3,7 +3,13 @@
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS] [--no-pin]
+//!                   [--baseline REV]
 //! ```
+//!
+//! `--baseline REV` is the A/B run a change to the core or the framing comes with: REV's
+//! programs (built in a git worktree under `target/bench`) run as a twin of each of ours,
+//! named `NAME @ REV`, in the same rounds, and the ratio table compares each of ours with
+//! its twin.
 //!
 //! Builds `asyncore-examples` in release (its programs and its bench targets: the load
 //! generator, the tokio anchors, the framing program, `chat_echo`), then runs the five
@@ -49,6 +55,8 @@ pub struct Settings {
     pub only: Vec<usize>,
     /// Servers on one CPU, clients on another (`--no-pin` turns it off).
     pub pin: bool,
+    /// An earlier commit whose programs run beside ours (`--baseline REV`).
+    pub baseline: Option<String>,
 }
 
 impl Settings {
@@ -63,6 +71,7 @@ impl Settings {
             framing_seconds: 1.0,
             only: vec![1, 2, 3, 4, 5],
             pin: true,
+            baseline: None,
         }
     }
 
@@ -92,6 +101,7 @@ impl Settings {
             match arg.as_str() {
                 "--quick" => {}
                 "--no-pin" => s.pin = false,
+                "--baseline" => s.baseline = Some(value()?.clone()),
                 "--rounds" => {
                     s.rounds = value()?.parse().map_err(|_| "bad --rounds")?;
                     if s.rounds == 0 {
@@ -119,7 +129,7 @@ impl Settings {
 }
 
 pub const USAGE: &str =
-    "cargo xtask bench [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS]";
+    "cargo xtask bench [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS] [--baseline REV]";
 
 const TITLES: [(usize, &str); 5] = [
     (1, "Line echo"),
@@ -254,10 +264,15 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         measure::pin_cpus(cpus - 1, 0);
     }
     let programs = build::build()?;
+    let baseline = match &settings.baseline {
+        Some(rev) => Some((rev.clone(), build::build_baseline(rev, &out_dir())?)),
+        None => None,
+    };
     let scripts = project_root().join("asyncore-examples/benches/python");
     let mut bench = scenarios::Bench {
         settings: settings.clone(),
         programs,
+        baseline,
         python,
         scripts,
         table: report::Table::default(),

@@ -3,7 +3,7 @@
 use crate::project_root;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The executables of asyncore-examples' binaries and bench targets, by target name.
@@ -15,6 +15,48 @@ pub type Programs = BTreeMap<String, PathBuf>;
 /// # Errors
 /// Cargo cannot run or the build fails.
 pub fn build() -> Result<Programs, String> {
+    build_in(&project_root(), None)
+}
+
+/// The programs of an earlier commit `rev`, for an A/B run: checked out (once) in a git
+/// worktree under `dir`, built there in release with a target folder of their own.
+///
+/// # Errors
+/// `rev` names no commit, or the checkout or the build fails.
+pub fn build_baseline(rev: &str, dir: &Path) -> Result<Programs, String> {
+    let commit = git(
+        &project_root(),
+        &["rev-parse", "--verify", &format!("{rev}^{{commit}}")],
+    )?;
+    let tree = dir.join(format!("baseline-{}", &commit[..commit.len().min(12)]));
+    if !tree.join("Cargo.toml").exists() {
+        let path = tree.display().to_string();
+        git(
+            &project_root(),
+            &["worktree", "add", "--force", "--detach", &path, &commit],
+        )?;
+    }
+    build_in(&tree, Some(&dir.join("baseline-target")))
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    eprintln!("$ git {}", args.join(" "));
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`git {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn build_in(root: &Path, target_dir: Option<&Path>) -> Result<Programs, String> {
     let args = [
         "build",
         "--release",
@@ -24,13 +66,13 @@ pub fn build() -> Result<Programs, String> {
         "--benches",
         "--message-format=json-render-diagnostics",
     ];
-    eprintln!("$ cargo {}", args.join(" "));
-    let mut child = Command::new(crate::cargo())
-        .args(args)
-        .current_dir(project_root())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    eprintln!("$ (cd {}; cargo {})", root.display(), args.join(" "));
+    let mut cmd = Command::new(crate::cargo());
+    cmd.args(args).current_dir(root).stdout(Stdio::piped());
+    if let Some(dir) = target_dir {
+        cmd.env("CARGO_TARGET_DIR", dir);
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run cargo: {e}"))?;
     let mut programs = Programs::new();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines() {

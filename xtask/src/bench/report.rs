@@ -350,13 +350,28 @@ fn paired_cpu_range(ours: &Row, anchor: &Row) -> String {
     format!("{:.2}-{:.2}x", ratios[0], ratios[ratios.len() - 1])
 }
 
+/// The name of `system`'s twin from an A/B run's baseline revision `rev`.
+pub fn twin_name(system: &str, rev: &str) -> String {
+    format!("{system} @ {rev}")
+}
+
+/// The system a baseline twin stands for, if `anchor` is one.
+fn twin_of(anchor: &str) -> Option<&str> {
+    anchor.rsplit_once(" @ ").map(|(system, _)| system)
+}
+
 fn ratio_lines(rows: &[(Row, Summary)]) -> String {
     let mut md = String::new();
     for (ours, o) in rows.iter().filter(|(r, _)| r.ours) {
         if o.rate.is_none() {
             continue;
         }
-        for (anchor, a) in rows.iter().filter(|(r, _)| !r.ours && r.case == ours.case) {
+        // Each of ours against every anchor, and against its own baseline twin only.
+        let compared = |r: &Row| twin_of(&r.system).is_none_or(|s| s == ours.system);
+        for (anchor, a) in rows
+            .iter()
+            .filter(|(r, _)| !r.ours && r.case == ours.case && compared(r))
+        {
             let ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
                 (Some(x), Some(y)) if y > 0.0 => ratio_text(x / y),
                 _ => "-".into(),
@@ -510,5 +525,36 @@ mod tests {
             md.contains("| c | ours | anchor | 2.00x | 0.250x (4.0x less) |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_baseline_twin_is_compared_with_its_own_system_only() {
+        let mut t = Table::default();
+        let key = |system, ours| Key {
+            scenario: 1,
+            case: "c",
+            group: None,
+            system,
+            ours,
+            unit: Unit::Requests,
+        };
+        let point = |rate| Point {
+            rate,
+            cpu_us: Some(1.0),
+            ..Point::default()
+        };
+        let a_twin = twin_name("a", "HEAD~1");
+        let b_twin = twin_name("b", "HEAD~1");
+        t.add(&key("a", true), point(120.0));
+        t.add(&key(&a_twin, false), point(100.0));
+        t.add(&key("b", true), point(50.0));
+        t.add(&key(&b_twin, false), point(100.0));
+        t.add(&key("anchor", false), point(100.0));
+        let md = t.markdown(&[(1, "s")]);
+        assert!(md.contains("| c | a | a @ HEAD~1 | 1.20x |"), "{md}");
+        assert!(md.contains("| c | b | b @ HEAD~1 | 0.50x"), "{md}");
+        assert!(md.contains("| c | a | anchor | 1.20x |"), "{md}");
+        assert!(!md.contains("| c | a | b @ HEAD~1 |"), "{md}");
+        assert!(!md.contains("| c | b | a @ HEAD~1 |"), "{md}");
     }
 }

@@ -33,6 +33,8 @@ fn point(round: usize, run: &Run, peak_rss_kib: Option<f64>) -> Point {
 pub struct Bench {
     pub settings: Settings,
     pub programs: super::build::Programs,
+    /// `--baseline REV`: the revision and its programs.
+    pub baseline: Option<(String, super::build::Programs)>,
     /// The real `python3` executable (not a shim), and the anchor scripts' folder.
     pub python: PathBuf,
     pub scripts: PathBuf,
@@ -59,6 +61,38 @@ impl Bench {
                 args: args.iter().map(|a| a.to_string()).collect(),
             }),
         }
+    }
+
+    /// `systems` with, after each of ours, its twin from the baseline build (`NAME @ REV`,
+    /// an anchor for the ratio table) when the run has a `--baseline`.
+    fn with_baseline(&self, systems: Vec<System>) -> Vec<System> {
+        let Some((rev, programs)) = &self.baseline else {
+            return systems;
+        };
+        let mut out = Vec::new();
+        for s in systems {
+            let twin = s.ours.then(|| System {
+                name: super::report::twin_name(&s.name, rev),
+                ours: false,
+                launch: match &s.launch {
+                    Ok(Launch::Program { exe, args }) => self
+                        .programs
+                        .iter()
+                        .find(|(_, e)| *e == exe)
+                        .and_then(|(name, _)| programs.get(name))
+                        .map(|e| Launch::Program {
+                            exe: e.clone(),
+                            args: args.clone(),
+                        })
+                        .ok_or_else(|| format!("not in {rev}")),
+                    Ok(other) => Ok(other.clone()),
+                    Err(e) => Err(e.clone()),
+                },
+            });
+            out.push(s);
+            out.extend(twin);
+        }
+        out
     }
 
     /// A bench-only anchor program (its absence is a build problem: a failure).
@@ -161,12 +195,12 @@ impl Bench {
 
     /// 1. Line echo: C = 50, W = 16, 64-byte lines.
     pub fn line_echo(&mut self) -> Result<(), String> {
-        let systems = [
+        let systems = self.with_baseline(vec![
             self.ours("async_chat (chat_echo)", "chat_echo", &[]),
             self.ours("dispatcher_with_send (echo_server)", "echo_server", &[]),
             self.anchor_program("tokio current_thread + LinesCodec", "tokio_echo")?,
             self.python_anchor("CPython 3.11 asynchat", "echo_asynchat.py"),
-        ];
+        ]);
         let loadgen = self.loadgen()?;
         let mut args: Vec<String> = ["--mode", "line", "--connections", "50", "--window", "16"]
             .iter()
@@ -194,7 +228,7 @@ impl Bench {
 
     /// 2. redis-benchmark, `-c 50`, `-P 1` and `-P 16`.
     pub fn redis_protocol(&mut self) -> Result<(), String> {
-        let systems = [
+        let systems = self.with_baseline(vec![
             self.ours("resp_server", "resp_server", &[]),
             // Issue 7's loop per core: two loops on one port, one shared key space.
             self.ours(
@@ -205,7 +239,7 @@ impl Bench {
             self.redis(),
             self.anchor_program("tokio current_thread RESP", "tokio_resp")?,
             self.python_anchor("CPython 3.11 asynchat RESP", "resp_asynchat.py"),
-        ];
+        ]);
         const TESTS: [&str; 4] = ["ping_inline", "ping_mbulk", "set", "get"];
         for round in 1..=self.settings.rounds {
             for s in &systems {
@@ -299,11 +333,11 @@ impl Bench {
                 poll.launch = Err("not yet: resp_server does not take --use-poll".into());
             }
         }
-        let systems = [
+        let systems = self.with_baseline(vec![
             self.ours("resp_server, mio backend", "resp_server", &[]),
             poll,
             self.redis(),
-        ];
+        ]);
         let loadgen = self.loadgen()?;
         let levels = self.settings.idle_levels.clone();
         for round in 1..=self.settings.rounds {
@@ -400,7 +434,7 @@ impl Bench {
 
     /// 5. Fan-out: chat_server, many users, one talker.
     pub fn fan_out(&mut self) -> Result<(), String> {
-        let system = self.ours("chat_server", "chat_server", &[]);
+        let systems = self.with_baseline(vec![self.ours("chat_server", "chat_server", &[])]);
         let loadgen = self.loadgen()?;
         let users = self.settings.chat_users;
         let case = format!("{users} users, 1 talker, W=16, 64 B lines");
@@ -411,17 +445,19 @@ impl Bench {
         args.extend(["--users".into(), users.to_string()]);
         args.extend(self.duration_args());
         for round in 1..=self.settings.rounds {
-            let key = Key {
-                scenario: 5,
-                case: &case,
-                group: None,
-                system: &system.name,
-                ours: true,
-                unit: Unit::Messages,
-            };
-            self.measure(&key, &system, round, |b, server| {
-                measure::loadgen(&loadgen, server, &args, b.deadline())
-            });
+            for system in &systems {
+                let key = Key {
+                    scenario: 5,
+                    case: &case,
+                    group: None,
+                    system: &system.name,
+                    ours: system.ours,
+                    unit: Unit::Messages,
+                };
+                self.measure(&key, system, round, |b, server| {
+                    measure::loadgen(&loadgen, server, &args, b.deadline())
+                });
+            }
         }
         Ok(())
     }
