@@ -75,9 +75,18 @@ impl<'a> Context<'a> {
 
     /// Folds in what this channel's operations noted.
     pub(crate) fn absorb(&mut self) {
-        if let Some(entry) = self.map.entry_mut(self.id) {
-            entry.absorb();
-        }
+        self.absorbed_state();
+    }
+
+    /// The loop's state about this channel, with what its operations noted folded in.
+    pub(crate) fn absorbed_state(&mut self) -> &mut LoopState {
+        // As in `channel`: the running channel's slot outlives the handler call.
+        let entry = self
+            .map
+            .entry_mut(self.id)
+            .expect("running channel stays in its slot");
+        entry.absorb();
+        &mut entry.state
     }
 
     /// The map, to reach other channels. This channel's handler is lent to the running

@@ -93,14 +93,12 @@ pub(crate) fn interest_of(
         let r = read && handler.readable(chan);
         (r, handler.writable(chan))
     });
+    if let Ok(wants) = asked {
+        entry.state.interest = Some(wants);
+    }
     map.stats.predicate_calls += 2;
     match asked {
-        Ok((r, w)) => {
-            if let Some(entry) = map.entry_mut(id) {
-                entry.state.interest = Some((r, w));
-            }
-            Ok(Some((r, w)))
-        }
+        Ok(wants) => Ok(Some(wants)),
         Err(panic) => {
             run_handler(map, id, |_, _| Err(panic))?;
             Ok(None)
@@ -184,12 +182,10 @@ pub(crate) fn serve(
 /// Runs the handlers of channel `id` for the readiness `events` (bits of `ready`), with
 /// asyncore's semantics, and its error path. Python: `asyncore.readwrite`.
 pub(crate) fn readwrite(map: &mut SocketMap, id: ChannelId, events: u8) -> Result<(), ExitNow> {
-    if events & (ready::READ | ready::WRITE) != 0 {
-        if let Some(idle) = map.entry_mut(id).and_then(|e| e.state.idle.as_mut()) {
-            idle.last_activity = Instant::now();
-        }
-    }
-    run_handler(map, id, |handler, ctx| dispatch(handler, ctx, events))
+    let activity = events & (ready::READ | ready::WRITE) != 0;
+    lend(map, id, activity, |handler, ctx| {
+        dispatch(handler, ctx, events)
+    })
 }
 
 /// Runs a channel's [`handle_added`](Dispatcher::handle_added) as it joins the map. An
@@ -207,6 +203,16 @@ pub(crate) fn run_handler(
     id: ChannelId,
     f: impl FnOnce(&mut dyn Dispatcher, &mut Context<'_>) -> HandlerResult,
 ) -> Result<(), ExitNow> {
+    lend(map, id, false, f)
+}
+
+/// [`run_handler`]; `activity` (a read or write event) also resets the idle timeout.
+fn lend(
+    map: &mut SocketMap,
+    id: ChannelId,
+    activity: bool,
+    f: impl FnOnce(&mut dyn Dispatcher, &mut Context<'_>) -> HandlerResult,
+) -> Result<(), ExitNow> {
     let Some(entry) = map.entry_mut(id) else {
         return Ok(());
     };
@@ -217,6 +223,11 @@ pub(crate) fn run_handler(
         return Ok(()); // Its handler is running: the caller's own channel.
     };
     entry.state.got_data = false;
+    if activity {
+        if let Some(idle) = entry.state.idle.as_mut() {
+            idle.last_activity = Instant::now();
+        }
+    }
     map.stats.dispatches += 1;
     let mut ctx = Context::new(map, id);
     let outcome = match contain(|| f(&mut *handler, &mut ctx)).and_then(|r| r) {
@@ -230,8 +241,6 @@ pub(crate) fn run_handler(
             Err(exit)
         }
     };
-    // What the predicates say may have changed with what the handler did.
-    ctx.state_mut().interest = None;
     map.restore(id, handler);
     outcome
 }
@@ -288,8 +297,7 @@ fn settle(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>) -> Result<(), Exi
     // Each round consumes a request or moves the state toward closed, so a few suffice;
     // the bound only keeps a handler that keeps asking from looping here.
     for _ in 0..8 {
-        ctx.absorb();
-        let st = ctx.state_mut();
+        let st = ctx.absorbed_state();
         if !st.is_open() {
             return Ok(());
         }
@@ -397,8 +405,7 @@ fn connect_event(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>) -> Handler
 /// dispatch). The peer's end of stream on a channel with output still to deliver is not:
 /// its write stage runs.
 fn close_pending(handler: &dyn Dispatcher, ctx: &mut Context<'_>) -> Result<bool, BoxError> {
-    ctx.absorb();
-    let st = ctx.state_mut();
+    let st = ctx.absorbed_state();
     if !st.is_open() || st.close_due {
         return Ok(true);
     }
@@ -427,7 +434,7 @@ fn dispatch(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>, events: u8) -> 
                 stage(handler.handle_read(ctx))?;
             }
         }
-        if close_pending(handler, ctx)? {
+        if events & !ready::READ != 0 && close_pending(handler, ctx)? {
             return Ok(());
         }
     }
@@ -438,7 +445,7 @@ fn dispatch(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>, events: u8) -> 
         if !ctx.closed() {
             stage(handler.handle_write(ctx))?;
         }
-        if close_pending(handler, ctx)? {
+        if events & (ready::PRI | ready::CLOSE) != 0 && close_pending(handler, ctx)? {
             return Ok(());
         }
     }
@@ -448,17 +455,16 @@ fn dispatch(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>, events: u8) -> 
             return Ok(());
         }
         stage(handler.handle_expt(ctx))?;
-        if close_pending(handler, ctx)? {
+        if events & ready::CLOSE != 0 && close_pending(handler, ctx)? {
             return Ok(());
         }
     }
     if events & ready::CLOSE != 0 && !ctx.closed() {
         // A hang-up with unread data: deliver the data first; the close follows when
         // `recv` reaches the end (or on a later pass once nothing more comes).
-        ctx.absorb();
-        let reading = events & ready::READ != 0 && ctx.state_mut().got_data;
-        if !reading {
-            ctx.state_mut().request_close();
+        let st = ctx.absorbed_state();
+        if events & ready::READ == 0 || !st.got_data {
+            st.request_close();
         }
     }
     Ok(())

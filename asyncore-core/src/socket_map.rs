@@ -579,10 +579,12 @@ impl SocketMap {
     }
 
     /// Puts a handler back after it ran, or drops it if its channel closed meanwhile.
+    /// The predicates are to be asked again: what the handler did may have changed them.
     pub(crate) fn restore(&mut self, id: ChannelId, handler: Box<dyn Dispatcher>) {
         let Some(entry) = self.entry_mut(id) else {
             return;
         };
+        entry.state.interest = None;
         if entry.state.is_open() {
             entry.handler = Some(handler);
         } else if entry.state.linger_until.is_none() {
