@@ -1,8 +1,10 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
 //! - `test`: the whole gate, in order, stopping at the first failure: formatting, clippy
-//!   with warnings as errors, every test of the workspace (unit, integration, doc), and
-//!   rustdoc with warnings as errors.
+//!   with warnings as errors, every test of the workspace (unit, integration, doc), the
+//!   library crates for a 32-bit target (`i686-unknown-linux-gnu`: clippy, and their unit
+//!   tests built and run there; the build's lints catch overflowing shifts that `cargo
+//!   check` does not), and rustdoc with warnings as errors.
 //! - `bench`: our servers side by side with redis-server, tokio and CPython's
 //!   asyncore/asynchat; writes `target/bench/report.md` (`--quick` for a smoke run).
 //! - `soak`: about 1,000 connections of random valid requests, garbage and disconnects
@@ -63,6 +65,7 @@ fn test() -> Result<(), String> {
         &[],
     )?;
     run_cargo(&["test", "--workspace"], &[])?;
+    check_other_targets()?;
     run_cargo(
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
@@ -70,10 +73,60 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
+/// The library crates, checked for other targets than the host's.
+const LIBRARIES: [&str; 6] = [
+    "-p",
+    "asyncore-core",
+    "-p",
+    "asyncore-chat",
+    "-p",
+    "asyncore-file",
+];
+
+/// The targets the library crates are checked for (with clippy, warnings as errors),
+/// and why each.
+const OTHER_TARGETS: [(&str, &str); 1] = [(
+    "i686-unknown-linux-gnu",
+    "32-bit: mio tokens hold a usize, and sizes must not assume 64 bits",
+)];
+
+/// Clippy of the library crates for each of [`OTHER_TARGETS`], and their unit tests built
+/// and run there (running i686 programs needs `gcc-multilib` on Debian); a target whose
+/// standard library is not installed is a failure that says how to install it.
+fn check_other_targets() -> Result<(), String> {
+    for (target, why) in OTHER_TARGETS {
+        let installed = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == target)
+            })
+            .unwrap_or(false);
+        if !installed {
+            return Err(format!(
+                "the standard library for {target} is not installed ({why}): run `rustup target add {target}`"
+            ));
+        }
+        let mut args = vec!["clippy", "--target", target];
+        args.extend(LIBRARIES);
+        args.extend(["--", "-D", "warnings"]);
+        run_cargo(&args, &[])?;
+        let mut args = vec!["test", "--target", target, "--lib"];
+        args.extend(LIBRARIES);
+        run_cargo(&args, &[]).map_err(|e| {
+            format!("{e} (linking and running {target} programs needs a C toolchain for it: `apt-get install gcc-multilib`)")
+        })?;
+    }
+    Ok(())
+}
+
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test      fmt check, clippy -D warnings, cargo test --workspace, rustdoc -D warnings
+  test      fmt check, clippy -D warnings, cargo test --workspace, clippy and the unit
+            tests of the libraries for i686-unknown-linux-gnu, rustdoc -D warnings
   bench     [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS]: our servers
             against redis-server, tokio and CPython asynchat; writes target/bench/report.md
   soak      [--secs N]: ~1,000 connections of valid requests, garbage and disconnects
