@@ -293,7 +293,12 @@ impl<H: ChatHandler> AsyncChat<H> {
             ctx.close_when_done();
         }
         send_some(&mut self.state, ctx)?;
-        if self.framer.is_paused() && self.state.out.at_or_below_low(ctx.channel()) {
+        // Input kept while output was high is served once it drains, but not during a
+        // shutdown: that drains what is queued and takes on no new work.
+        if self.framer.is_paused()
+            && self.state.out.at_or_below_low(ctx.channel())
+            && !ctx.map().shutting_down()
+        {
             let AsyncChat {
                 handler,
                 framer,

@@ -127,6 +127,7 @@ pub(crate) fn serve(
         if entry.state.ready & (ready::READ | ready::RDHUP | ready::CLOSE) != 0 {
             entry.state.ready = 0;
             if entry.chan.discard_input() {
+                log::debug!(target: "asyncore", "channel {id} lingered until its peer's end of stream");
                 map.end_linger(id);
             } else {
                 // Not drained (it read its share): the rest on the next pass.
@@ -354,6 +355,7 @@ fn settle(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>) -> Result<(), Exi
 
 /// After a flush: the peer sees the end of our output even if it holds the socket open.
 fn shut_write(ctx: &mut Context<'_>) {
+    log::debug!(target: "asyncore", "output flushed: closing {:?}", ctx.channel());
     if ctx.channel().connected() && !ctx.state_mut().write_shut {
         ctx.state_mut().write_shut = true;
         if let Err(e) = ctx.channel_mut().shutdown(std::net::Shutdown::Write) {

@@ -550,7 +550,7 @@ impl SocketMap {
         let lingers = entry.state.write_shut
             && !entry.state.read_closed
             && !linger.is_zero()
-            && entry.chan.can_linger();
+            && entry.chan.has_unread_input();
         let result = if lingers {
             entry.chan.close_to_linger();
             entry.state.linger_until = Some(now_linger);
@@ -572,6 +572,7 @@ impl SocketMap {
             self.timers.cancel(timer);
         }
         if lingers {
+            log::debug!(target: "asyncore", "channel {id} closed; it lingers until its peer closes");
             self.lingering.push(id);
             self.mark_active(id);
         }
@@ -613,6 +614,7 @@ impl SocketMap {
             })
             .collect();
         for id in due {
+            log::debug!(target: "asyncore", "channel {id} lingered until its time was up");
             self.end_linger(id);
         }
     }
@@ -636,8 +638,9 @@ impl SocketMap {
     ///
     /// A channel lingers when the loop shut its write side down after a flush
     /// ([`Context::close_when_done`](crate::Context::close_when_done), a shutdown) and its
-    /// peer has not ended its input. A lingering channel is gone from the map's views; the
-    /// loop does not wait for it unless it is shutting down.
+    /// peer has sent input that was not read (a client still pipelining requests): a
+    /// peer that sent nothing more gets the close at once. A lingering channel is gone
+    /// from the map's views; the loop does not wait for it unless it is shutting down.
     pub fn set_linger(&mut self, linger: Duration) {
         self.linger = linger;
     }

@@ -356,3 +356,88 @@ fn the_poll_backend_serves_the_same_replies() {
     let got = exchange(&server, &[b"SET a 1\r\nINCR a\r\nGET a\r\n"]);
     assert_eq!(show(&got), show(b"+OK\r\n:2\r\n$1\r\n2\r\n"));
 }
+
+/// Shutdown keeps what it has already written: a client pipelines GETs of a 64 KiB value
+/// as fast as it can while reading all the time, and SIGTERM comes in the middle. Every
+/// reply the client gets is whole, its stream ends with a clean end of stream (not a reset
+/// that would destroy replies still in flight), and the server exits 0. Before the one
+/// close path, the server closed with the client's unread requests in its socket, Linux
+/// answered with a reset, and replies were cut.
+#[test]
+fn sigterm_under_pipelined_large_replies_cuts_no_reply() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const SIZE: usize = 64 * 1024;
+    let server = Server::start(RESP_SERVER, &[]);
+    let mut c = connect(&server);
+    let mut set = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${SIZE}\r\n").into_bytes();
+    set.extend_from_slice(&[b'v'; SIZE]);
+    set.extend_from_slice(b"\r\n");
+    c.write_all(&set).unwrap();
+    assert_eq!(read_exactly(&mut c, 5), b"+OK\r\n");
+
+    let mut reply = format!("${SIZE}\r\n").into_bytes();
+    reply.extend_from_slice(&[b'v'; SIZE]);
+    reply.extend_from_slice(b"\r\n");
+    let replies = Arc::new(AtomicUsize::new(0));
+    let ended = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let mut stream = c.try_clone().unwrap();
+        let (replies, ended) = (replies.clone(), ended.clone());
+        let reply = reply.clone();
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            let end = loop {
+                match stream.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        got.extend_from_slice(&buf[..n]);
+                        replies.store(got.len() / reply.len(), Ordering::Relaxed);
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            ended.store(true, Ordering::Relaxed);
+            (got, end)
+        })
+    };
+    let writer = {
+        let mut stream = c.try_clone().unwrap();
+        let ended = ended.clone();
+        std::thread::spawn(move || {
+            let gets = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(64);
+            let start = Instant::now();
+            while !ended.load(Ordering::Relaxed) && start.elapsed() < DEADLINE {
+                if stream.write_all(&gets).is_err() {
+                    break;
+                }
+            }
+            // The server lingers, reading what we send, until our end of stream.
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        })
+    };
+    let start = Instant::now();
+    while replies.load(Ordering::Relaxed) < 200 {
+        assert!(start.elapsed() < DEADLINE, "the first replies never came");
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    assert!(server.terminate().success(), "the server exits 0");
+    writer.join().unwrap();
+    let (got, end) = reader.join().unwrap();
+    let whole = got.len() / reply.len();
+    assert!(
+        end.is_ok(),
+        "the stream ended with {end:?} after {} bytes ({whole} whole replies)",
+        got.len()
+    );
+    assert_eq!(
+        got.len() % reply.len(),
+        0,
+        "a reply was cut after {whole} whole ones"
+    );
+    assert!(
+        got.chunks(reply.len()).all(|r| r == &reply[..]),
+        "every reply is the value"
+    );
+}

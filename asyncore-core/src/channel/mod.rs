@@ -347,9 +347,15 @@ impl Channel {
         self.closed = true;
     }
 
-    /// Whether a close may linger: a connected stream socket.
-    pub(crate) fn can_linger(&self) -> bool {
-        self.stream && matches!(self.io, Some(Io::Socket(_)))
+    /// Whether a close should linger: a stream socket with input the peer sent and we
+    /// did not read (closed now, the kernel would answer it with a reset). A peer that
+    /// sent nothing more, or ended its input, gets the close at once.
+    pub(crate) fn has_unread_input(&self) -> bool {
+        let Some(Io::Socket(s)) = &self.io else {
+            return false;
+        };
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        self.stream && matches!(s.peek(&mut byte), Ok(n) if n > 0)
     }
 
     /// Closes the channel for its users but keeps the descriptor (still in the poller) for
