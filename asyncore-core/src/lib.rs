@@ -11,8 +11,14 @@
 //!   reference, like Python's `poll2`).
 //! - [`DispatcherWithSend`] is `asyncore.dispatcher_with_send`: output queued, nothing lost.
 //! - Handlers get a [`Context`]: their own channel (the context dereferences to it) and the
-//!   map. Errors go to `handle_error`; a panic is caught and treated as an error of that
-//!   channel only; [`ExitNow`] ends the loop.
+//!   map. Errors go to `handle_error`; a panic anywhere in user code (handlers,
+//!   predicates, timer callbacks, posted jobs) is caught and treated as an error of that
+//!   channel only, or logged; nothing unwinds out of the loop; [`ExitNow`] ends the loop.
+//! - The map keeps the loop's state about each channel: readiness, and one path to
+//!   closed. `handle_close` is called by the loop, at most once per channel;
+//!   [`Context::close_when_done`] and [`SocketMap::shutdown`] deliver queued output first,
+//!   then shut the write side down, and a channel whose peer still sends lingers
+//!   ([`SocketMap::set_linger`]) so that no reset cuts the replies in flight.
 //! - Beyond asyncore: timers ([`SocketMap::call_later`], [`Context::set_timer`]), idle
 //!   timeouts ([`Context::set_idle_timeout`]), a [`Waker`] for other threads, graceful
 //!   [`SocketMap::shutdown`], one loop per core ([`LoopGroup`]), and an `accept` that

@@ -10,7 +10,8 @@ use asyncore_core::{
     close_all, loop_, readwrite, strerror, with_socket_map, BoxError, Channel, ChannelId, Context,
     DefaultDispatcher, Dispatcher, DispatcherWithSend, DisplayAddr, Domain, ExitNow, HandlerResult,
     LogType, Loop, LoopError, LoopGroup, LoopStats, PanicError, RawIo, SendQueue, SockAddr, Socket,
-    SocketMap, TimerAction, TimerId, Type, Waker, DEFAULT_MAX_SEND, DEFAULT_TIMEOUT,
+    SocketMap, TimerAction, TimerId, Type, Waker, DEFAULT_LINGER, DEFAULT_MAX_SEND,
+    DEFAULT_TIMEOUT,
 };
 use asyncore_file::{file_dispatcher, file_dispatcher_from_raw_fd, FileWrapper};
 use std::fs::File;
@@ -200,6 +201,7 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(DEFAULT_TIMEOUT);
     ty!(LoopError);
     val!(LoopError::ExitNow);
+    val!(LoopError::AlreadyRunning);
     ty!(SocketMap);
     val!(SocketMap::new);
     val!(SocketMap::insert::<DefaultDispatcher>);
@@ -237,6 +239,8 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(<DefaultDispatcher as Dispatcher>::handle_error);
     val!(<DefaultDispatcher as Dispatcher>::handle_timer);
     val!(<DefaultDispatcher as Dispatcher>::handle_timeout);
+    val!(<DefaultDispatcher as Dispatcher>::has_pending_output);
+    val!(<DefaultDispatcher as Dispatcher>::handle_added);
     ty!(DispatcherWithSend<DefaultDispatcher>);
     val!(DispatcherWithSend::<DefaultDispatcher>::new);
     ty!(LogType);
@@ -252,6 +256,9 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(Context::set_timer);
     val!(Context::set_idle_timeout);
     val!(Context::request_close);
+    val!(Context::close_when_done);
+    val!(Context::is_closing);
+    val!(Context::wake_read);
     // asyncore-core: the channel
     ty!(Channel);
     val!(Channel::new);
@@ -301,6 +308,12 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(SocketMap::waker);
     val!(SocketMap::shutdown);
     val!(SocketMap::shutting_down);
+    val!(SocketMap::is_closing);
+    val!(SocketMap::set_linger);
+    val!(DEFAULT_LINGER);
+    val!(SocketMap::iter);
+    val!(SocketMap::ids);
+    val!(SocketMap::contains);
     ty!(TimerAction);
     ty!(TimerId);
     ty!(Waker);
