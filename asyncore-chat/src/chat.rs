@@ -7,7 +7,9 @@ use crate::framer::Framer;
 use crate::output::{Output, Watermarks, DEFAULT_BUFFER_SIZE};
 use crate::producer::Producer;
 use crate::terminator::Terminator;
-use asyncore_core::{BoxError, Channel, ChannelId, Context, Dispatcher, HandlerResult, SocketMap};
+use asyncore_core::{
+    BoxError, Channel, ChannelId, Context, Dispatcher, HandlerResult, IntoBytes, SocketMap,
+};
 use bytes::Bytes;
 use std::cell::Cell;
 use std::fmt;
@@ -223,9 +225,9 @@ impl<H: ChatHandler> AsyncChat<H> {
     /// # Errors
     /// [`ChatError::Closing`] after `close_when_done` or on a closed channel (nothing is
     /// queued); [`ChatError::Io`] when sending fails.
-    pub fn push(&mut self, chan: &mut Channel, data: impl Into<Bytes>) -> Result<(), ChatError> {
+    pub fn push(&mut self, chan: &mut Channel, data: impl IntoBytes) -> Result<(), ChatError> {
         Output::check_open(self.state.close_when_done, chan)?;
-        self.queue(chan, data.into());
+        self.queue(chan, data.into_bytes());
         if chan.connected() {
             chan.initiate_send()?;
         }
@@ -259,7 +261,6 @@ impl<H: ChatHandler> AsyncChat<H> {
     /// `async_chat.close_when_done()`.
     pub fn close_when_done(&mut self) {
         self.state.close_when_done = true;
-        self.framer.discard();
     }
 
     /// Drops all queued output and buffered input. Python: `async_chat.discard_buffers()`.
@@ -398,9 +399,8 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                     Err(e) => return Err(e.into()),
                 };
-                // n == 0 is the end of the stream: the loop calls handle_close next. After
-                // close_when_done, input is read only to be dropped.
-                if n == 0 || sink.ctx.is_closing() {
+                // n == 0 is the end of the stream: the loop calls handle_close next.
+                if n == 0 {
                     return Ok(());
                 }
                 framer.feed(&buf[..n], &mut sink)
@@ -508,13 +508,13 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
 pub fn push_to<H: ChatHandler>(
     map: &mut SocketMap,
     id: ChannelId,
-    data: impl Into<Bytes>,
+    data: impl IntoBytes,
 ) -> Result<usize, ChatError> {
     let closing = map.is_closing(id);
     let (chat, chan) = map
         .get_mut::<AsyncChat<H>>(id)
         .ok_or(ChatError::NotFound(id))?;
     Output::check_open(closing, chan)?;
-    chat.queue(chan, data.into());
+    chat.queue(chan, data.into_bytes());
     Ok(chat.queued_output(chan))
 }

@@ -7,7 +7,7 @@ use crate::framer::{FrameSink, Framing};
 use crate::output::{Output, Watermarks};
 use crate::producer::Producer;
 use crate::terminator::Terminator;
-use asyncore_core::{BoxError, Context, HandlerResult};
+use asyncore_core::{BoxError, Context, HandlerResult, IntoBytes};
 use bytes::Bytes;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -43,6 +43,50 @@ pub trait ChatHandler: 'static {
     /// Any error, for [`handle_error`](Self::handle_error).
     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult;
 
+    /// The frame being collected would hold `len` bytes, past the input limit
+    /// ([`AsyncChat::set_max_input`](crate::AsyncChat::set_max_input), 64 KiB by
+    /// default): the input past it was not kept. Not in Python. The default fails with
+    /// [`ChatError::InputLimit`] (then [`handle_error`](Self::handle_error); the channel
+    /// frames no more input and closes once its replies are sent).
+    ///
+    /// Return `Ok` to answer and go on: for a byte-string terminator, the rest of the
+    /// frame is discarded up to its terminator (no `found_terminator` for it), and the
+    /// next frame is framed as usual.
+    ///
+    /// ```
+    /// use asyncore_chat::{ChatContext, ChatHandler};
+    /// use asyncore_core::HandlerResult;
+    ///
+    /// /// smtpd's answer to an over-long command line.
+    /// struct Smtp;
+    ///
+    /// impl ChatHandler for Smtp {
+    ///     fn input_limit_exceeded(&mut self, chat: &mut ChatContext<'_, '_>, _len: usize) -> HandlerResult {
+    ///         chat.push("500 Error: line too long\r\n")?;
+    ///         Ok(())
+    ///     }
+    ///     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+    ///         let _line = chat.take_data();
+    ///         chat.push("250 OK\r\n")?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// Any error, for [`handle_error`](Self::handle_error).
+    fn input_limit_exceeded(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        len: usize,
+    ) -> HandlerResult {
+        Err(ChatError::InputLimit {
+            len,
+            limit: chat.framing().max_input().unwrap_or(len),
+        }
+        .into())
+    }
+
     /// A non-blocking connect completed. Python: `handle_connect()`; the default does
     /// nothing (Python's logs "unhandled connect event").
     ///
@@ -69,7 +113,10 @@ pub trait ChatHandler: 'static {
     /// `handle_error()`; the default logs the error, its sources and the channel at error
     /// level, then calls [`handle_close`](Self::handle_close).
     ///
-    /// The default asks for the close ([`Context::request_close`]): the loop then calls
+    /// The default ignores [`ChatError::Closing`] (a push after
+    /// [`close_when_done`](ChatContext::close_when_done): the replies queued before it
+    /// still go out), and otherwise asks for the close ([`Context::request_close`]): the
+    /// loop then calls
     /// [`handle_close`](Self::handle_close), once. (Call that, not `self.handle_close`,
     /// from your own `handle_error`: the loop keeps `handle_close` to once per channel.)
     ///
@@ -80,6 +127,12 @@ pub trait ChatHandler: 'static {
     /// # Errors
     /// An error here is logged and the channel closed (by the core loop).
     fn handle_error(&mut self, chat: &mut ChatContext<'_, '_>, err: BoxError) -> HandlerResult {
+        if matches!(err.downcast_ref::<ChatError>(), Some(ChatError::Closing)) {
+            // A push refused because the channel is closing already (a request after
+            // QUIT, say): no reason to close harder and drop the replies still queued.
+            log::debug!(target: "asyncore", "{err}");
+            return Ok(());
+        }
         chat.log_error(&*err);
         chat.request_close();
         Ok(())
@@ -126,6 +179,18 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     /// `ac_out_buffer_size`; small buffers in a row are packed together, see
     /// [`SendQueue`](asyncore_core::SendQueue)). Python: `async_chat.push(data)`.
     ///
+    /// It takes what [`IntoBytes`] does: `Bytes`, `Vec<u8>`, `String`, and `'static`
+    /// strings and byte-string literals as they are:
+    ///
+    /// ```
+    /// # fn f(chat: &mut asyncore_chat::ChatContext<'_, '_>) -> Result<(), asyncore_chat::ChatError> {
+    /// chat.push(b"END\r\n")?;
+    /// chat.push("+OK\r\n")?;
+    /// chat.push(format!("{} items\r\n", 3))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// Only byte types are taken (Python raises `TypeError` for others):
     ///
     /// ```compile_fail
@@ -137,11 +202,11 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     /// # Errors
     /// [`ChatError::Closing`] after [`close_when_done`](Self::close_when_done) or on a
     /// closed channel: the data is not queued.
-    pub fn push(&mut self, data: impl Into<Bytes>) -> Result<(), ChatError> {
+    pub fn push(&mut self, data: impl IntoBytes) -> Result<(), ChatError> {
         let closing = self.ctx.is_closing();
         let chan = self.ctx.channel_mut();
         Output::check_open(closing, chan)?;
-        self.state.out.push(chan, data.into());
+        self.state.out.push(chan, data.into_bytes());
         self.state.out.pause_if_high(chan, self.framing);
         Ok(())
     }
@@ -196,12 +261,12 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     /// closes). Python: `async_chat.close_when_done()`; the loop does it
     /// ([`Context::close_when_done`]).
     ///
-    /// From then on pushes fail with [`ChatError::Closing`], and input is read but no
-    /// longer framed (Python would go on calling `found_terminator`, whose replies could
-    /// never be sent).
+    /// Input is still framed meanwhile, as in Python (a request sent after `QUIT` in the
+    /// same write still reaches `found_terminator`), but pushes fail with
+    /// [`ChatError::Closing`] (Python would queue them where they are never sent); the
+    /// default `handle_error` ignores that error.
     pub fn close_when_done(&mut self) {
         self.ctx.close_when_done();
-        self.framing.discard();
     }
 
     /// Sends what is queued now, pulling producers as needed. Python:
@@ -328,6 +393,10 @@ impl<H: ChatHandler> Sink<'_, '_, H> {
 impl<H: ChatHandler> FrameSink for Sink<'_, '_, H> {
     fn collect_incoming_data(&mut self, framing: &mut Framing, data: &[u8]) -> HandlerResult {
         self.call(framing, |h, chat| h.collect_incoming_data(chat, data))
+    }
+
+    fn input_limit_exceeded(&mut self, framing: &mut Framing, len: usize) -> HandlerResult {
+        self.call(framing, |h, chat| h.input_limit_exceeded(chat, len))
     }
 
     fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult {

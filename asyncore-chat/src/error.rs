@@ -20,7 +20,8 @@ use std::io;
 /// let err = ChatError::InputLimit { len: 70_000, limit: 65_536 };
 /// assert_eq!(
 ///     err.to_string(),
-///     "input of 70000 bytes exceeds the limit of 65536 without a terminator"
+///     "input of 70000 bytes exceeds the limit of 65536 without a terminator \
+///      (raise it with AsyncChat::set_max_input, or set_max_input(None))"
 /// );
 /// ```
 #[derive(Debug)]
@@ -28,7 +29,8 @@ use std::io;
 pub enum ChatError {
     /// The frame being collected grew past the input limit (see
     /// [`Framing::set_max_input`](crate::Framing::set_max_input)) before its terminator
-    /// came. `len` is the frame's length with the input that broke the limit.
+    /// came. `len` is what the frame buffer would hold with the input that broke the
+    /// limit. Its text names the setting that raises the limit.
     InputLimit {
         /// Bytes the frame would hold.
         len: usize,
@@ -62,7 +64,8 @@ impl fmt::Display for ChatError {
         match self {
             ChatError::InputLimit { len, limit } => write!(
                 f,
-                "input of {len} bytes exceeds the limit of {limit} without a terminator"
+                "input of {len} bytes exceeds the limit of {limit} without a terminator \
+                 (raise it with AsyncChat::set_max_input, or set_max_input(None))"
             ),
             ChatError::Closing => {
                 f.write_str("cannot push: the channel is closing (close_when_done) or closed")

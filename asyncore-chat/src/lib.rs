@@ -131,3 +131,6 @@ pub use terminator::{find_prefix_at_end, Delimiter, Terminator};
 
 /// The byte buffer of pushes, frames and producers, re-exported from the `bytes` crate.
 pub use bytes::Bytes;
+
+/// What `push` takes: byte buffers, owned or `'static`, byte-string literals included.
+pub use asyncore_core::IntoBytes;

@@ -92,6 +92,33 @@ impl Terminator {
         Delimiter::new(bytes).map(Terminator::Bytes)
     }
 
+    /// A byte-string terminator from a literal, usable in a `const`: no error to handle
+    /// for a string that is known not to be empty.
+    ///
+    /// ```
+    /// use asyncore_chat::Terminator;
+    /// const END_OF_DATA: Terminator = Terminator::literal(b"\r\n.\r\n");
+    /// assert_eq!(END_OF_DATA, Terminator::bytes("\r\n.\r\n")?);
+    /// # Ok::<(), asyncore_chat::ChatError>(())
+    /// ```
+    ///
+    /// An empty literal does not compile in a `const`:
+    ///
+    /// ```compile_fail
+    /// const NOTHING: asyncore_chat::Terminator = asyncore_chat::Terminator::literal(b"");
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a `const`, for an empty `bytes` (use [`bytes`](Self::bytes) for strings
+    /// that come from input).
+    pub const fn literal(bytes: &'static [u8]) -> Terminator {
+        assert!(
+            !bytes.is_empty(),
+            "a terminator byte string cannot be empty"
+        );
+        Terminator::Bytes(Delimiter(Bytes::from_static(bytes)))
+    }
+
     /// Whether this terminator ends no frame and input is collected as it comes: `None`
     /// and `Count(0)` (Python: `if not terminator`).
     pub fn collects_all(&self) -> bool {

@@ -395,7 +395,8 @@ fn input_limit_stops_a_line_that_never_ends() {
     assert_eq!(limit_error(&err), (1200, 1000));
     assert_eq!(
         err.to_string(),
-        "input of 1200 bytes exceeds the limit of 1000 without a terminator"
+        "input of 1200 bytes exceeds the limit of 1000 without a terminator \
+         (raise it with AsyncChat::set_max_input, or set_max_input(None))"
     );
     // What was collected is dropped; the framer holds no more than the limit at any time.
     assert!(framer.data().is_empty());

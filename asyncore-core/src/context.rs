@@ -166,12 +166,15 @@ impl<'a> Context<'a> {
     /// [`SocketMap::set_linger`]): the peer's unread input is read and discarded, so that
     /// the kernel does not reset the connection under the replies still in flight.
     pub fn close_when_done(&mut self) {
-        self.state_mut().start_flush();
+        let st = self.state_mut();
+        if st.start_flush() {
+            st.done_asked = true;
+        }
     }
 
-    /// Whether this channel is on its way to closed: flushing after
-    /// [`close_when_done`](Self::close_when_done), a shutdown or its peer's end of
-    /// stream, or `handle_close` has run.
+    /// Whether [`close_when_done`](Self::close_when_done) was called on this channel (or
+    /// it is closed): a layer takes no more output for it then. See
+    /// [`SocketMap::is_closing`].
     pub fn is_closing(&self) -> bool {
         self.map.is_closing(self.id)
     }
@@ -206,13 +209,7 @@ impl<'a> Context<'a> {
     /// as the default `handle_error` does. Python: the `log_info` of
     /// `dispatcher.handle_error` with its compact traceback.
     pub fn log_error(&self, err: &(dyn std::error::Error + 'static)) {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
+        let text = crate::error::chain(err);
         let message = format!(
             "uncaptured error, closing channel {:?} ({text})",
             self.channel()

@@ -180,7 +180,18 @@ pub trait Dispatcher: Any {
     /// description at error level, then asks for the close ([`Context::request_close`]:
     /// [`handle_close`](Self::handle_close) runs next, or, when it ran already, the
     /// channel just closes).
+    ///
+    /// On a listening channel the default only logs: one connection that failed in
+    /// `handle_accept` / `handle_accepted` (the `?` on adopting it, say) is dropped, and
+    /// the server keeps listening. (Python's default closes the listener.)
     fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
+        if ctx.channel().accepting() {
+            ctx.log_info(
+                &format!("dropped a connection: {}", crate::error::chain(&*err)),
+                LogType::Error,
+            );
+            return Ok(());
+        }
         ctx.log_error(&*err);
         ctx.request_close();
         Ok(())

@@ -152,3 +152,15 @@ pub fn strerror(code: i32) -> String {
         None => text,
     }
 }
+
+/// `err` and its chain of sources, as `outer: inner: innermost`.
+pub(crate) fn chain(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

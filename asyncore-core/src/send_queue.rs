@@ -1,5 +1,6 @@
 //! The output queue behind `dispatcher_with_send` and `async_chat`.
 
+use crate::IntoBytes;
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -49,8 +50,8 @@ impl SendQueue {
 
     /// Appends `data` at the back. Empty buffers are dropped; a small one that follows
     /// another small one is packed with it (see the type's docs).
-    pub fn push(&mut self, data: impl Into<Bytes>) {
-        let data = data.into();
+    pub fn push(&mut self, data: impl IntoBytes) {
+        let data = data.into_bytes();
         if data.is_empty() {
             return;
         }

@@ -6,11 +6,11 @@ use crate::backend::poll::PollWait;
 use crate::backend::{self, Registration};
 use crate::channel::Channel;
 use crate::dispatcher::Dispatcher;
+use crate::into_bytes::IntoBytes;
 use crate::slab::{Key, Slab};
 use crate::state::{ready, CloseState, LoopState};
 use crate::timer::TimerQueue;
 use crate::waker;
-use bytes::Bytes;
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
@@ -346,13 +346,12 @@ impl SocketMap {
         Some((handler.downcast_mut::<H>()?, &mut entry.chan))
     }
 
-    /// Whether channel `id` is on its way to closed: flushing its output after
-    /// [`Context::close_when_done`](crate::Context::close_when_done), a
-    /// [`shutdown`](Self::shutdown), or its peer's end of stream, or closed. `false` for
-    /// an open channel, `true` for a stale id.
+    /// Whether channel `id` is closing: its handler asked to close once its output is
+    /// sent ([`Context::close_when_done`](crate::Context::close_when_done)), or it is
+    /// closed (`true` for a stale id too). A layer takes no more output for it then (a
+    /// flush for a shutdown or for the peer's end of stream still does).
     pub fn is_closing(&self, id: ChannelId) -> bool {
-        self.open_entry(id)
-            .is_none_or(|e| e.state.is_flushing() || e.state.close == CloseState::Closing)
+        self.open_entry(id).is_none_or(|e| e.state.done_asked)
     }
 
     /// Tells the loop that channel `id`'s `readable` / `writable` answers may have changed
@@ -493,7 +492,7 @@ impl SocketMap {
     ///
     /// # Errors
     /// `NotFound` for a stale id or one of another map; the send's own errors otherwise.
-    pub fn push(&mut self, id: ChannelId, data: impl Into<Bytes>) -> io::Result<usize> {
+    pub fn push(&mut self, id: ChannelId, data: impl IntoBytes) -> io::Result<usize> {
         match self.channel_mut(id) {
             Some(chan) => chan.push(data),
             None => Err(self.stale(id)),

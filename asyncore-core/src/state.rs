@@ -106,6 +106,9 @@ pub(crate) struct LoopState {
     pub(crate) read_closed: bool,
     /// The loop shut down the write side after a flush.
     pub(crate) write_shut: bool,
+    /// The handler asked to close once its output is sent (`close_when_done`): it takes
+    /// no more output.
+    pub(crate) done_asked: bool,
     /// `handle_close` is due as soon as the current callback returns.
     pub(crate) close_due: bool,
     /// A read just returned the end of stream: `handle_close` is due, or a flush first.
@@ -130,6 +133,7 @@ impl LoopState {
             close: CloseState::Open,
             read_closed: false,
             write_shut: false,
+            done_asked: false,
             close_due: false,
             eof_due: false,
             flush_check: false,

@@ -20,8 +20,8 @@ pub use buffered::Framer;
 /// Frames up to this many bytes are copied out by `take_data` rather than split off.
 const COPY_SMALL_FRAMES: usize = 256;
 
-/// The default input limit: 64 KiB in one frame (Python's `ac_in_buffer_size`, and the
-/// longest inline command a Redis server takes).
+/// The default input limit: 64 KiB held for one frame (the longest inline command a
+/// Redis server takes). Python had no limit; see [`Framing::set_max_input`].
 pub const DEFAULT_MAX_INPUT: usize = 64 * 1024;
 
 /// An emptied pending buffer larger than this is freed, so idle channels stay small.
@@ -55,6 +55,25 @@ pub trait FrameSink {
     /// # Errors
     /// Whatever the sink returns; it stops the framer.
     fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult;
+
+    /// The frame being collected would hold `len` bytes, past the input limit; see
+    /// [`Framing::set_max_input`]. Not in Python. The default fails with
+    /// [`ChatError::InputLimit`].
+    ///
+    /// Return `Ok` to go on: for a byte-string terminator, the rest of this frame is then
+    /// discarded up to and including its terminator, and framing goes on after it (a
+    /// server answers `500 line too long` and carries on, as Twisted's
+    /// `lineLengthExceeded` and tokio-util's `LinesCodec` allow).
+    ///
+    /// # Errors
+    /// Whatever the sink returns; it stops the framer, which drops its buffered input.
+    fn input_limit_exceeded(&mut self, framing: &mut Framing, len: usize) -> HandlerResult {
+        Err(ChatError::InputLimit {
+            len,
+            limit: framing.max_input().unwrap_or(len),
+        }
+        .into())
+    }
 }
 
 /// A ready-made [`FrameSink`] that keeps every frame, for one terminator that does not
@@ -100,6 +119,10 @@ pub struct Framing {
     unread: usize,
     /// The sink gave input back: framing stops until the next feed or resume.
     gave_back: bool,
+    /// `collect` refused input past the limit: the frame would have held this much.
+    over_limit: Option<usize>,
+    /// Input is dropped up to the next terminator (an over-long frame the sink let go).
+    skipping: bool,
 }
 
 impl Framing {
@@ -114,6 +137,8 @@ impl Framing {
             discarded: false,
             unread: 0,
             gave_back: false,
+            over_limit: None,
+            skipping: false,
         };
         framing.set_terminator(terminator);
         framing
@@ -142,9 +167,16 @@ impl Framing {
         self.terminator = terminator;
     }
 
-    /// Keeps `data` in the frame buffer. Python: `async_chat._collect_incoming_data`, the
-    /// default of `collect_incoming_data`.
+    /// Keeps `data` in the frame buffer, within the input limit (see
+    /// [`set_max_input`](Self::set_max_input)). Python: `async_chat._collect_incoming_data`,
+    /// the default of `collect_incoming_data`.
     pub fn collect(&mut self, data: &[u8]) {
+        let len = self.incoming.len() + data.len();
+        if self.max_input.is_some_and(|limit| len > limit) {
+            // Refused: the framing reports it once the sink returns.
+            self.over_limit = Some(len);
+            return;
+        }
         self.incoming.extend_from_slice(data);
     }
 
@@ -180,8 +212,7 @@ impl Framing {
         self.incoming.clear();
     }
 
-    /// Bytes given to `collect_incoming_data` since the last terminator: what the input
-    /// limit is checked against.
+    /// Bytes given to `collect_incoming_data` since the last terminator.
     pub fn frame_len(&self) -> usize {
         self.frame_len
     }
@@ -191,16 +222,26 @@ impl Framing {
         self.max_input
     }
 
-    /// Limits how much input one frame may have before its terminator: `Some(bytes)`
-    /// (default [`DEFAULT_MAX_INPUT`], 64 KiB) or `None` for no limit. Not in Python.
+    /// Limits how much input the framing holds for one frame before its terminator:
+    /// `Some(bytes)` (default [`DEFAULT_MAX_INPUT`], 64 KiB) or `None` for no limit. Not in
+    /// Python (which has none).
     ///
-    /// Input past the limit is not collected: feeding fails with
-    /// [`ChatError::InputLimit`] ("input of N bytes exceeds the limit of M without a
-    /// terminator"), and the framer discards its buffered input and collected data. An
-    /// [`AsyncChat`](crate::AsyncChat) channel reports it through `handle_error` and
-    /// closes. The limit covers a line that never ends and a count larger than the limit;
-    /// with [`Terminator::None`] (or a used-up count) no terminator ever comes, so every
-    /// byte counts: raise the limit or set `None` for a channel that streams.
+    /// The limit bounds what the library keeps, the frame buffer that
+    /// [`collect`](Self::collect) (the default `collect_incoming_data`) fills; input
+    /// handed to a `collect_incoming_data` that keeps it elsewhere (or nowhere) does not
+    /// count: that handler bounds its own.
+    ///
+    /// Input past the limit is not kept, and the sink's
+    /// [`input_limit_exceeded`](FrameSink::input_limit_exceeded) is told. By default that
+    /// fails with [`ChatError::InputLimit`] ("input of N bytes exceeds the limit of M
+    /// without a terminator"), and the framer discards its buffered input and collected
+    /// data; an [`AsyncChat`](crate::AsyncChat) channel reports it through `handle_error`
+    /// and closes once its replies are sent. A handler that returns `Ok` there (to answer
+    /// "line too long") has the rest of the frame discarded up to its terminator, and the
+    /// connection goes on. The limit covers a line that never ends and a count larger
+    /// than the limit; with [`Terminator::None`] (or a used-up count) no terminator ever
+    /// comes, so every byte kept counts: raise the limit or set `None` for a channel that
+    /// streams into the frame buffer.
     pub fn set_max_input(&mut self, max: Option<usize>) {
         self.max_input = max;
     }
@@ -283,23 +324,58 @@ impl Framing {
         self.incoming = BytesMut::new();
         self.frame_len = 0;
         self.discarded = true;
+        self.skipping = false;
+        self.over_limit = None;
     }
 
-    /// Hands `data` to `collect_incoming_data`, within the input limit.
+    /// Hands `data` to `collect_incoming_data`; then, if the frame buffer refused input
+    /// past the limit, tells the sink, which either fails (the input is dropped) or lets
+    /// the framing skip to the next byte-string terminator.
     fn deliver<S: FrameSink + ?Sized>(&mut self, sink: &mut S, data: &[u8]) -> HandlerResult {
-        let len = self.frame_len + data.len();
-        if let Some(limit) = self.max_input {
-            if len > limit {
+        if self.skipping {
+            return Ok(()); // The rest of an over-long frame: dropped.
+        }
+        self.frame_len += data.len();
+        self.unread = 0;
+        let result = sink.collect_incoming_data(self, data);
+        let Some(len) = self.over_limit.take() else {
+            return result;
+        };
+        result?;
+        let skippable = matches!(self.terminator, Terminator::Bytes(_));
+        match sink.input_limit_exceeded(self, len) {
+            Ok(()) if skippable => {
+                self.incoming.clear();
+                self.skipping = true;
+                Ok(())
+            }
+            Ok(()) => {
+                // No terminator to skip to: the stream cannot be framed on.
                 self.discard();
-                return Err(ChatError::InputLimit { len, limit }.into());
+                Err(ChatError::InputLimit {
+                    len,
+                    limit: self.max_input.unwrap_or(len),
+                }
+                .into())
+            }
+            Err(e) => {
+                self.discard();
+                Err(e)
             }
         }
-        self.frame_len = len;
-        self.unread = 0;
-        sink.collect_incoming_data(self, data)
+    }
+
+    /// The end of a skipped frame: its terminator was found.
+    fn end_skip(&mut self) {
+        self.skipping = false;
+        self.frame_len = 0;
     }
 
     fn found<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
+        if self.skipping {
+            self.end_skip();
+            return Ok(());
+        }
         self.frame_len = 0;
         sink.found_terminator(self)
     }

@@ -7,11 +7,11 @@
 //! saw (`state::seen`) for the loop to fold in.
 
 use crate::backend::Registration;
+use crate::into_bytes::IntoBytes;
 use crate::raw_io::{DisplayAddr, Io, RawIo};
 use crate::send_queue::{SendQueue, MAX_IOVECS};
 use crate::state::seen;
 use crate::sys;
-use bytes::Bytes;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io::{self, IoSlice};
@@ -275,7 +275,7 @@ impl Channel {
     ///
     /// # Errors
     /// As [`initiate_send`](Self::initiate_send).
-    pub fn push(&mut self, data: impl Into<Bytes>) -> io::Result<usize> {
+    pub fn push(&mut self, data: impl IntoBytes) -> io::Result<usize> {
         self.out.push(data);
         self.initiate_send()
     }
