@@ -4,7 +4,8 @@
 //! on connect        -> "* welcome guestN\n" to the newcomer, "* guestN joined\n" to the others
 //! TEXT              -> "NAME: TEXT\n" to every other user (a '\r' before '\n' is dropped)
 //! /nick NEW         -> "* you are NEW\n", others "* OLD is now NEW\n"
-//!                      ("* error: name taken\n" when another user has it)
+//!                      ("* error: name taken\n" when another user has it,
+//!                       "* error: name too long\n" past 32 bytes)
 //! /who              -> "* users: A, B, C\n" (sorted)
 //! /quit             -> "* bye\n", then close; others "* NAME left\n" (also on disconnect)
 //! a line over the cap -> "* error: line too long\n", then close
@@ -12,20 +13,27 @@
 //! ```
 //! Empty lines are ignored; an unknown `/command` gets `* error: unknown command /X\n`.
 //!
+//! Notices (joins, leaves, renames) are sent at the end of the loop's pass, all those of
+//! one pass in one push per user: a flood of joins costs a push per user per pass, not
+//! per join.
+//!
 //! A user that does not read what the others say is "too far behind" once more than
-//! [`Settings::max_queued`] bytes wait for it: the line that takes it past that closes it,
-//! so that one stalled reader cannot grow the server's memory without bound (IRC's
-//! "SendQ exceeded").
+//! [`Settings::max_queued`] bytes have waited for it at two checks a second apart (the
+//! kernel took too little of them meanwhile), or at once when 16 times that wait: so
+//! one stalled reader cannot grow the server's memory without bound (IRC's "SendQ
+//! exceeded"), and a burst that a reading user takes within the second does not close
+//! it.
 
 use asyncore_chat::{push_to, AsyncChat, ChatContext, ChatError, ChatHandler, Terminator};
 use asyncore_core::{
-    BoxError, Channel, ChannelId, Context, Dispatcher, HandlerResult, SockAddr, Socket,
+    BoxError, Channel, ChannelId, Context, Dispatcher, HandlerResult, SockAddr, Socket, SocketMap,
+    TimerAction,
 };
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest line by default, in bytes (without its `\n`).
 pub const DEFAULT_MAX_LINE: usize = 4096;
@@ -33,13 +41,32 @@ pub const DEFAULT_MAX_LINE: usize = 4096;
 /// The most output that may wait for one user by default: 1 MiB.
 pub const DEFAULT_MAX_QUEUED: usize = 1024 * 1024;
 
+/// The longest name, in bytes.
+pub const MAX_NICK: usize = 32;
+
+/// How often the users' queues are checked against [`Settings::max_queued`].
+const BEHIND_CHECK: Duration = Duration::from_secs(1);
+
+/// Output waiting for one user past this many times [`Settings::max_queued`] closes it
+/// at once, without waiting for the next check.
+const HARD_FACTOR: usize = 16;
+
 /// Who is in the room, shared by every user's handler on the loop's thread.
 #[derive(Debug, Default)]
 pub struct Room {
     names: BTreeMap<ChannelId, String>,
     next_guest: u64,
     max_queued: usize,
+    /// The notices of this pass, each with the user it is about (who does not get it).
+    notices: Vec<(ChannelId, Bytes)>,
+    /// A flush of `notices` is scheduled for the end of the pass.
+    flush_due: bool,
+    /// The users that had more than `max_queued` bytes waiting at the last check.
+    over: BTreeSet<ChannelId>,
 }
+
+/// The room as every handler holds it.
+type SharedRoom = Rc<RefCell<Room>>;
 
 impl Room {
     fn taken(&self, name: &str) -> bool {
@@ -52,56 +79,126 @@ impl Room {
         names.sort();
         names
     }
+}
 
-    /// Sends `line` to every user but `except`, and returns those it leaves too far
-    /// behind (more than `max_queued` bytes waiting). Users that are closing are skipped.
-    fn broadcast(
-        &self,
-        map: &mut asyncore_core::SocketMap,
-        except: ChannelId,
-        line: &Bytes,
-    ) -> Vec<ChannelId> {
-        let mut behind = Vec::new();
-        for &id in self.names.keys().filter(|&&id| id != except) {
+/// The bytes waiting for user `id`, or `None` for a user no longer in the map.
+fn queued(map: &mut SocketMap, id: ChannelId) -> Option<usize> {
+    let (chat, chan) = map.get_mut::<AsyncChat<ChatUser>>(id)?;
+    Some(chat.queued_output(chan))
+}
+
+/// Sends `line` to every user but `except`; closes the users it takes past the hard
+/// limit (a notice about each follows at the end of the pass).
+fn broadcast(room: &SharedRoom, map: &mut SocketMap, except: ChannelId, line: &Bytes) {
+    let mut behind = Vec::new();
+    {
+        let r = room.borrow();
+        let hard = r.max_queued.saturating_mul(HARD_FACTOR);
+        for &id in r.names.keys().filter(|&&id| id != except) {
             match push_to::<ChatUser>(map, id, line.clone()) {
-                Ok(queued) if queued > self.max_queued => behind.push(id),
+                Ok(queued) if queued > hard => behind.push(id),
                 // NotFound: the running user (the caller pushes to it).
                 Ok(_) | Err(ChatError::Closing | ChatError::NotFound(_)) => {}
                 Err(e) => log::debug!("broadcast to {id} failed: {e}"),
             }
         }
-        behind
+    }
+    for id in behind {
+        drop_behind(room, map, id);
     }
 }
 
-/// Sends `line` to every user of `room` but `except`, and closes the users it leaves too
-/// far behind (telling the others, which may leave more behind: each is closed once).
-/// Returns those notices: the map cannot reach a user whose handler is running (the
-/// sender, when it is a user), so the caller pushes them to it.
-fn tell_others(
-    room: &RefCell<Room>,
-    map: &mut asyncore_core::SocketMap,
-    except: ChannelId,
-    line: Bytes,
-) -> Vec<Bytes> {
-    let mut notices = Vec::new();
-    let mut lines = vec![(except, line)];
-    while let Some((except, line)) = lines.pop() {
-        let behind = room.borrow().broadcast(map, except, &line);
-        for id in behind {
-            let Some(name) = room.borrow_mut().names.remove(&id) else {
-                continue;
+/// Queues a notice about user `about` for every other user, to go out at the end of the
+/// pass with the other notices of the pass.
+fn announce(room: &SharedRoom, map: &mut SocketMap, about: ChannelId, line: Bytes) {
+    let mut r = room.borrow_mut();
+    r.notices.push((about, line));
+    if !r.flush_due {
+        r.flush_due = true;
+        let room = room.clone();
+        map.call_later(Duration::ZERO, move |map| flush_notices(&room, map));
+    }
+}
+
+/// Sends the notices of the pass: to each user, in one push, those not about itself.
+fn flush_notices(room: &SharedRoom, map: &mut SocketMap) {
+    let hard = room.borrow().max_queued.saturating_mul(HARD_FACTOR);
+    // Closing a user here announces it: go round until no notice is left.
+    loop {
+        let notices = {
+            let mut r = room.borrow_mut();
+            r.flush_due = false;
+            std::mem::take(&mut r.notices)
+        };
+        if notices.is_empty() {
+            return;
+        }
+        let everyone = concat(notices.iter().map(|(_, line)| line));
+        let ids: Vec<ChannelId> = room.borrow().names.keys().copied().collect();
+        for id in ids {
+            // Most users get every notice, as one shared buffer; a user a notice is
+            // about gets the others only.
+            let data = if notices.iter().any(|(about, _)| *about == id) {
+                concat(notices.iter().filter(|(a, _)| *a != id).map(|(_, l)| l))
+            } else {
+                everyone.clone()
             };
-            log::info!("{name}: too far behind, closing");
-            if let Err(e) = map.close(id) {
-                log::debug!("closing {name}: {e}");
+            if data.is_empty() {
+                continue;
             }
-            let notice = Bytes::from(format!("* {name} left (too far behind)\n"));
-            notices.push(notice.clone());
-            lines.push((id, notice));
+            match push_to::<ChatUser>(map, id, data) {
+                Ok(queued) if queued > hard => drop_behind(room, map, id),
+                Ok(_) | Err(ChatError::Closing | ChatError::NotFound(_)) => {}
+                Err(e) => log::debug!("notice to {id} failed: {e}"),
+            }
         }
     }
-    notices
+}
+
+fn concat<'a>(lines: impl Iterator<Item = &'a Bytes>) -> Bytes {
+    let mut out = BytesMut::new();
+    for line in lines {
+        out.extend_from_slice(line);
+    }
+    out.freeze()
+}
+
+/// Closes user `id`, too far behind, and tells the others.
+fn drop_behind(room: &SharedRoom, map: &mut SocketMap, id: ChannelId) {
+    let Some(name) = room.borrow_mut().names.remove(&id) else {
+        return;
+    };
+    room.borrow_mut().over.remove(&id);
+    log::info!("{name}: too far behind, closing");
+    if let Err(e) = map.close(id) {
+        log::debug!("closing {name}: {e}");
+    }
+    announce(
+        room,
+        map,
+        id,
+        Bytes::from(format!("* {name} left (too far behind)\n")),
+    );
+}
+
+/// Every [`BEHIND_CHECK`]: closes the users that had more than `max_queued` bytes waiting
+/// at this check and at the one before.
+fn check_behind(room: &SharedRoom, map: &mut SocketMap) {
+    let max = room.borrow().max_queued;
+    let ids: Vec<ChannelId> = room.borrow().names.keys().copied().collect();
+    for id in ids {
+        let over = queued(map, id).is_some_and(|q| q > max);
+        let was_over = room.borrow().over.contains(&id);
+        match (over, was_over) {
+            (true, true) => drop_behind(room, map, id),
+            (true, false) => {
+                room.borrow_mut().over.insert(id);
+            }
+            (false, _) => {
+                room.borrow_mut().over.remove(&id);
+            }
+        }
+    }
 }
 
 /// The settings every connection shares.
@@ -111,7 +208,8 @@ pub struct Settings {
     pub max_line: usize,
     /// Close a user after this long without traffic.
     pub idle_timeout: Option<Duration>,
-    /// Close a user once more than this many bytes wait for it (it does not read).
+    /// Close a user once more than this many bytes have waited for it for a second (or
+    /// 16 times this at once): it does not read.
     pub max_queued: usize,
 }
 
@@ -128,7 +226,7 @@ impl Default for Settings {
 /// The listening channel's handler: each connection becomes a [`ChatUser`].
 #[derive(Debug)]
 pub struct ChatServer {
-    room: Rc<RefCell<Room>>,
+    room: SharedRoom,
     settings: Settings,
 }
 
@@ -147,6 +245,31 @@ impl ChatServer {
 }
 
 impl Dispatcher for ChatServer {
+    /// The check of the users' queues starts with the server.
+    fn handle_added(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        let room = self.room.clone();
+        ctx.map()
+            .schedule(Instant::now() + BEHIND_CHECK, move |map| {
+                check_behind(&room, map);
+                TimerAction::Again(BEHIND_CHECK)
+            });
+        Ok(())
+    }
+
+    /// Accepts every connection waiting (up to 64 per event): a flood of them is taken in
+    /// as fast as they come, and their notices go out together.
+    fn handle_accept(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        for _ in 0..64 {
+            let Some((sock, addr)) = ctx.accept()? else {
+                break;
+            };
+            if let Err(e) = self.handle_accepted(ctx, sock, addr) {
+                log::warn!("dropped a connection: {e}");
+            }
+        }
+        Ok(())
+    }
+
     fn handle_accepted(
         &mut self,
         ctx: &mut Context<'_>,
@@ -175,11 +298,10 @@ impl Dispatcher for ChatServer {
         if let Some(period) = self.settings.idle_timeout {
             ctx.map().set_idle_timeout(id, Some(period))?;
         }
-        let room = self.room.clone();
-        room.borrow_mut().names.insert(id, name.clone());
+        self.room.borrow_mut().names.insert(id, name.clone());
         push_to::<ChatUser>(ctx.map(), id, format!("* welcome {name}\n"))?;
-        tell_others(
-            &room,
+        announce(
+            &self.room,
             ctx.map(),
             id,
             Bytes::from(format!("* {name} joined\n")),
@@ -191,7 +313,7 @@ impl Dispatcher for ChatServer {
 /// One connected user.
 #[derive(Debug)]
 pub struct ChatUser {
-    room: Rc<RefCell<Room>>,
+    room: SharedRoom,
     name: String,
     max_line: usize,
 }
@@ -208,6 +330,9 @@ impl ChatUser {
                 if arg.is_empty() || arg.contains(char::is_whitespace) {
                     return chat.push("* error: usage: /nick NAME\n");
                 }
+                if arg.len() > MAX_NICK {
+                    return chat.push("* error: name too long\n");
+                }
                 if arg == self.name {
                     return chat.push(format!("* you are {arg}\n"));
                 }
@@ -219,9 +344,7 @@ impl ChatUser {
                 chat.channel_mut().set_tag(&self.name);
                 chat.push(format!("* you are {}\n", self.name))?;
                 let note = Bytes::from(format!("* {old} is now {}\n", self.name));
-                for notice in tell_others(&self.room, chat.map(), me, note) {
-                    chat.push(notice)?;
-                }
+                announce(&self.room, chat.map(), me, note);
                 Ok(())
             }
             "/who" => {
@@ -238,11 +361,12 @@ impl ChatUser {
     }
 
     /// Leaves the room once, telling the others.
-    fn leave(&mut self, map: &mut asyncore_core::SocketMap, me: ChannelId) {
+    fn leave(&mut self, map: &mut SocketMap, me: ChannelId) {
         let removed = self.room.borrow_mut().names.remove(&me);
         if removed.is_some() {
+            self.room.borrow_mut().over.remove(&me);
             let note = Bytes::from(format!("* {} left\n", self.name));
-            tell_others(&self.room, map, me, note);
+            announce(&self.room, map, me, note);
         }
     }
 }
@@ -272,9 +396,7 @@ impl ChatHandler for ChatUser {
         msg.extend_from_slice(line);
         msg.push(b'\n');
         let me = chat.id();
-        for notice in tell_others(&self.room, chat.map(), me, Bytes::from(msg)) {
-            chat.push(notice)?;
-        }
+        broadcast(&self.room, chat.map(), me, &Bytes::from(msg));
         Ok(())
     }
 

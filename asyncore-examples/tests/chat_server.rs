@@ -226,3 +226,80 @@ fn bad_arguments_are_usage_errors() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("usage: chat_server"));
     }
 }
+
+/// Users who read are not "too far behind" because of one burst: a talker's single write
+/// of 300 lines fans out about 30 KiB to each of 20 users at once, far more than
+/// `--max-queued 4096`, and every one of them gets every line and stays. (The check ran at
+/// each push and closed them all; now it judges what is still waiting a second later,
+/// after the kernel took its share.)
+#[test]
+fn a_burst_over_max_queued_does_not_close_users_who_read() {
+    let server = Server::start(CHAT_SERVER, &["--max-queued", "4096"]);
+    let mut talker = User::connect(&server);
+    assert_eq!(talker.line(), "* welcome guest1\n");
+    let mut readers: Vec<User> = Vec::new();
+    for i in 2..=21 {
+        let mut user = User::connect(&server);
+        assert_eq!(user.line(), format!("* welcome guest{i}\n"));
+        readers.push(user);
+    }
+    let burst: String = (0..300)
+        .map(|k| format!("line {k:03} {}\n", "b".repeat(90)))
+        .collect();
+    talker.say(&burst);
+    for (i, reader) in readers.iter_mut().enumerate() {
+        let mut k = 0;
+        while k < 300 {
+            let line = reader.line();
+            assert!(!line.contains("too far behind"), "guest{}: {line}", i + 2);
+            if line.starts_with("* guest") && line.ends_with(" joined\n") {
+                continue; // the users who joined after this one
+            }
+            assert_eq!(line, format!("guest1: line {k:03} {}\n", "b".repeat(90)));
+            k += 1;
+        }
+    }
+    talker.say("/who\n");
+    let mut who = talker.line();
+    while who.ends_with(" joined\n") {
+        who = talker.line();
+    }
+    assert!(who.starts_with("* users: guest1, guest10,"), "{who}");
+    assert_eq!(
+        who.matches(", ").count(),
+        20,
+        "everyone is still there: {who}"
+    );
+}
+
+/// A name is 32 bytes at most: a long one would make every line a user says cost its
+/// length again for every reader.
+#[test]
+fn a_name_over_32_bytes_is_refused() {
+    let server = Server::start(CHAT_SERVER, &[]);
+    let mut a = User::connect(&server);
+    assert_eq!(a.line(), "* welcome guest1\n");
+    a.say(&format!("/nick {}\n", "n".repeat(33)));
+    assert_eq!(a.line(), "* error: name too long\n");
+    a.say(&format!("/nick {}\n", "n".repeat(32)));
+    assert_eq!(a.line(), format!("* you are {}\n", "n".repeat(32)));
+}
+
+/// A flood of joins: 300 connections at once, none waiting for its welcome. The first
+/// user is told of every one of them, in order, and the server takes them all in (their
+/// notices go out together, one push per user per pass, not one per join).
+#[test]
+fn a_flood_of_joins_is_taken_in_and_announced_in_order() {
+    let server = Server::start(CHAT_SERVER, &[]);
+    let mut first = User::connect(&server);
+    assert_eq!(first.line(), "* welcome guest1\n");
+    let others: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    for n in 2..=301 {
+        assert_eq!(first.line(), format!("* guest{n} joined\n"));
+    }
+    first.say("/who\n");
+    assert_eq!(first.line().matches(", ").count(), 300);
+    drop(others);
+}

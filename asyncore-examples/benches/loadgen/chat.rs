@@ -283,3 +283,112 @@ pub fn run(
         hist,
     })
 }
+
+/// A flood of joins: one user connects and reads its welcome, then `users` more connect
+/// as fast as the kernel lets them, each reading its welcome, while the first must be
+/// told of every one of them (`* NAME joined`), in order. Reports joins per second and
+/// the latency from a connect to its welcome.
+pub fn joins(addr: SocketAddr, users: usize, phases: &mut Phases) -> Result<Report, String> {
+    crate::idle::raise_nofile_limit()?;
+    let mut first =
+        std::net::TcpStream::connect(addr).map_err(|e| format!("first user: connect: {e}"))?;
+    first
+        .set_read_timeout(Some(DRAIN_DEADLINE))
+        .map_err(|e| e.to_string())?;
+    let welcome = read_line(&mut first)?;
+    if !welcome.starts_with("* welcome ") {
+        return Err(format!(
+            "first user: expected `* welcome NAME`, got {welcome:?}"
+        ));
+    }
+    first.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+    let mut first = TcpStream::from_std(first);
+    const FIRST: Token = Token(usize::MAX);
+    poll.registry()
+        .register(&mut first, FIRST, Interest::READABLE)
+        .map_err(|e| format!("register: {e}"))?;
+
+    phases.ready()?;
+    let start = Instant::now();
+    let mut hist = Histogram::default();
+    let mut joiners: Vec<(TcpStream, Instant, Vec<u8>, bool)> = Vec::with_capacity(users);
+    for i in 0..users {
+        let mut s = TcpStream::connect(addr).map_err(|e| format!("user {i}: connect: {e}"))?;
+        poll.registry()
+            .register(&mut s, Token(i), Interest::READABLE)
+            .map_err(|e| format!("register: {e}"))?;
+        joiners.push((s, Instant::now(), Vec::new(), false));
+    }
+    let (mut welcomed, mut notices) = (0usize, Vec::new());
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = start + DRAIN_DEADLINE;
+    while welcomed < users || notices.iter().filter(|&&b| b == b'\n').count() < users {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{welcomed} of {users} welcomed, {} notices after {DRAIN_DEADLINE:?}",
+                notices.iter().filter(|&&b| b == b'\n').count()
+            ));
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(100)))
+            .map_err(|e| format!("poll: {e}"))?;
+        for ev in events.iter() {
+            let stream = if ev.token() == FIRST {
+                &mut first
+            } else {
+                &mut joiners[ev.token().0].0
+            };
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) => return Err("the server closed a connection".into()),
+                    Ok(n) if ev.token() == FIRST => notices.extend_from_slice(&buf[..n]),
+                    Ok(n) => {
+                        let (_, at, got, done) = &mut joiners[ev.token().0];
+                        got.extend_from_slice(&buf[..n]);
+                        if !*done && got.contains(&b'\n') {
+                            *done = true;
+                            welcomed += 1;
+                            hist.record(at.elapsed());
+                        }
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("read: {e}")),
+                }
+            }
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    phases.done()?;
+    // Every join announced once, in the order of the welcomes' names.
+    let text = String::from_utf8_lossy(&notices);
+    let mut names: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("* ")
+                .and_then(|l| l.strip_suffix(" joined"))
+                .unwrap_or("")
+        })
+        .collect();
+    if names.iter().any(|n| n.is_empty()) {
+        return Err(format!(
+            "the first user got other lines than notices: {text:?}"
+        ));
+    }
+    names.sort_unstable();
+    names.dedup();
+    if names.len() != users {
+        return Err(format!(
+            "{} distinct join notices for {users} joins",
+            names.len()
+        ));
+    }
+    Ok(Report {
+        total: users as u64,
+        window: users as u64,
+        seconds,
+        hist,
+    })
+}

@@ -1,7 +1,7 @@
 //! The load generator of `cargo xtask bench` (a bench target, `harness = false`).
 //!
 //! ```text
-//! loadgen --addr HOST:PORT --mode line|ping|setget|chat [--connections C] [--window W]
+//! loadgen --addr HOST:PORT --mode line|ping|setget|chat|joins [--connections C] [--window W]
 //!         [--duration SECS] [--size BYTES] [--idle N] [--users N] [--handshake]
 //! ```
 //!
@@ -11,6 +11,8 @@
 //!   then `GET` of the value just set).
 //! - `chat`: `--users` connections to `chat_server`, the last one talks, W messages ahead
 //!   of the slowest listener at most; every delivered line checked.
+//! - `joins`: a flood of joins on `chat_server`: one user, then `--users` more connect
+//!   as fast as they can; each must get its welcome, the first a notice of every join.
 //! - `--idle N` first opens N more connections and keeps them open and quiet for the run
 //!   (one in 256, and the last, makes one round trip first, so that the server has accepted
 //!   them all); it raises the soft descriptor limit to the hard one.
@@ -35,7 +37,7 @@ use std::process::exit;
 use std::time::Duration;
 use workload::Workload;
 
-const USAGE: &str = "usage: loadgen --addr HOST:PORT --mode line|ping|setget|chat \
+const USAGE: &str = "usage: loadgen --addr HOST:PORT --mode line|ping|setget|chat|joins \
 [--connections C] [--window W] [--duration SECS] [--size BYTES] [--idle N] [--users N] [--handshake]";
 
 /// What one run measured.
@@ -142,6 +144,8 @@ fn main() {
     let mut phases = Phases { handshake };
     let result = if mode == "chat" {
         chat::run(addr, users, window, size, duration, &mut phases)
+    } else if mode == "joins" {
+        chat::joins(addr, users, &mut phases)
     } else {
         let workload =
             Workload::parse(&mode, size).unwrap_or_else(|| fail(&format!("unknown mode {mode:?}")));

@@ -9,6 +9,8 @@ pub enum Unit {
     Requests,
     Messages,
     Bytes,
+    /// Users joining a chat (connect, welcome, a notice to the others).
+    Joins,
 }
 
 /// One measurement of one system in one case.
@@ -410,11 +412,11 @@ fn rate(v: f64, unit: Unit) -> String {
                 format!("{:.1} MiB/s", v / (1024.0 * 1024.0))
             }
         }
-        Unit::Requests | Unit::Messages => {
-            let what = if unit == Unit::Requests {
-                "req/s"
-            } else {
-                "msg/s"
+        Unit::Requests | Unit::Messages | Unit::Joins => {
+            let what = match unit {
+                Unit::Requests => "req/s",
+                Unit::Messages => "msg/s",
+                _ => "joins/s",
             };
             if v >= 1e6 {
                 format!("{:.2} M {what}", v / 1e6)

@@ -432,7 +432,7 @@ impl Bench {
         Ok(())
     }
 
-    /// 5. Fan-out: chat_server, many users, one talker.
+    /// 5. Fan-out: chat_server, many users, one talker; and a flood of joins.
     pub fn fan_out(&mut self) -> Result<(), String> {
         let systems = self.with_baseline(vec![self.ours("chat_server", "chat_server", &[])]);
         let loadgen = self.loadgen()?;
@@ -456,6 +456,27 @@ impl Bench {
                 };
                 self.measure(&key, system, round, |b, server| {
                     measure::loadgen(&loadgen, server, &args, b.deadline())
+                });
+            }
+            // Issue 15: every join told to every user used to cost a write per user per
+            // join (the square of the users); now the notices of a pass share one push.
+            let join_case = format!("{users} joins at once, each announced to all");
+            let join_args: Vec<String> = ["--mode", "joins", "--users"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([users.to_string()])
+                .collect();
+            for system in &systems {
+                let key = Key {
+                    scenario: 5,
+                    case: &join_case,
+                    group: None,
+                    system: &system.name,
+                    ours: system.ours,
+                    unit: Unit::Joins,
+                };
+                self.measure(&key, system, round, |b, server| {
+                    measure::loadgen(&loadgen, server, &join_args, b.deadline())
                 });
             }
         }
