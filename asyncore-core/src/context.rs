@@ -163,8 +163,9 @@ impl<'a> Context<'a> {
     /// `async_chat.close_when_done()`, here for every dispatcher.
     ///
     /// After the write side is shut down, closing the channel lets it linger (see
-    /// [`SocketMap::set_linger`]): the peer's unread input is read and discarded, so that
-    /// the kernel does not reset the connection under the replies still in flight.
+    /// [`SocketMap::set_linger`]): until the peer closes (or the linger time is up), what
+    /// it sends is read and discarded, so that the kernel does not reset the connection
+    /// under the replies still in flight.
     pub fn close_when_done(&mut self) {
         let st = self.state_mut();
         if st.start_flush() {

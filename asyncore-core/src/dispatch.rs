@@ -4,6 +4,7 @@
 //! becomes an error of the channel it belongs to (or is logged, for work that belongs to
 //! no channel), and nothing unwinds out of the loop.
 
+use crate::channel::Discard;
 use crate::context::Context;
 use crate::dispatcher::{Dispatcher, LogType};
 use crate::error::{BoxError, ExitNow, HandlerResult, PanicError};
@@ -27,7 +28,25 @@ enum Failure {
     Error(BoxError),
 }
 
+/// An error the loop itself found for a channel (a failed connect): it goes to
+/// `handle_error` as it is, never taken for "not ready" (a Unix socket's connect fails
+/// with `EAGAIN` when its listener's backlog is full).
+#[derive(Debug)]
+struct Found(io::Error);
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Found {}
+
 fn classify(err: BoxError) -> Failure {
+    let err = match err.downcast::<Found>() {
+        Ok(found) => return Failure::Error(Box::new(found.0)),
+        Err(err) => err,
+    };
     match err.downcast::<ExitNow>() {
         Ok(exit) => Failure::Exit(*exit),
         Err(err) => match err.downcast_ref::<io::Error>() {
@@ -126,13 +145,18 @@ pub(crate) fn serve(
     if entry.state.linger_until.is_some() {
         if entry.state.ready & (ready::READ | ready::RDHUP | ready::CLOSE) != 0 {
             entry.state.ready = 0;
-            if entry.chan.discard_input() {
-                log::debug!(target: "asyncore", "channel {id} lingered until its peer's end of stream");
-                map.end_linger(id);
-            } else {
-                // Not drained (it read its share): the rest on the next pass.
-                entry.state.ready |= ready::READ;
-                return Ok(true);
+            match entry.chan.discard_input() {
+                Discard::Over => {
+                    log::debug!(target: "asyncore", "channel {id} lingered until its peer's end of stream");
+                    map.end_linger(id);
+                }
+                // Nothing more now: the next readiness brings the rest.
+                Discard::Drained => {}
+                // It read its share: the rest on the next pass.
+                Discard::More => {
+                    entry.state.ready |= ready::READ;
+                    return Ok(true);
+                }
             }
         }
         return Ok(false);
@@ -150,6 +174,11 @@ pub(crate) fn serve(
     let Some(entry) = map.entry_mut(id) else {
         return Ok(false);
     };
+    if wants.is_none() && entry.state.is_open() && entry.handler.is_some() {
+        // A predicate panicked (its `handle_error` kept the channel): keep its readiness
+        // and ask again on the next pass, or the edge-triggered backend would forget it.
+        return Ok(true);
+    }
     let mut events = 0;
     if let Some((r, w)) = wants {
         let ready = entry.state.ready;
@@ -394,7 +423,7 @@ fn connect_event(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>) -> Handler
     };
     if let Some(err) = err {
         ctx.channel_mut().set_connect_state(false, false);
-        return Err(err.into());
+        return Err(Box::new(Found(err)));
     }
     stage(handler.handle_connect(ctx))?;
     if !ctx.closed() {

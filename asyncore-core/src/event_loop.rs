@@ -116,6 +116,10 @@ impl Loop {
         };
         map.stop = false;
         map.running = false;
+        if map.is_empty() && map.lingering.is_empty() {
+            // A shutdown is over once nothing is left (also when it found nothing to do).
+            map.shutdown = None;
+        }
         result
     }
 

@@ -166,7 +166,8 @@ impl SocketMap {
         }
     }
 
-    /// Whether [`shutdown`](Self::shutdown) was called.
+    /// Whether a [`shutdown`](Self::shutdown) is in progress: from the call until the loop
+    /// has closed every channel (and returned).
     pub fn shutting_down(&self) -> bool {
         self.shutdown.is_some()
     }

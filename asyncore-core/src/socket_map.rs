@@ -549,7 +549,7 @@ impl SocketMap {
         let lingers = entry.state.write_shut
             && !entry.state.read_closed
             && !linger.is_zero()
-            && entry.chan.has_unread_input();
+            && entry.chan.should_linger();
         let result = if lingers {
             entry.chan.close_to_linger();
             entry.state.linger_until = Some(now_linger);
@@ -636,10 +636,13 @@ impl SocketMap {
     /// [`DEFAULT_LINGER`] (2 s); `Duration::ZERO` closes at once.
     ///
     /// A channel lingers when the loop shut its write side down after a flush
-    /// ([`Context::close_when_done`](crate::Context::close_when_done), a shutdown) and its
-    /// peer has sent input that was not read (a client still pipelining requests): a
-    /// peer that sent nothing more gets the close at once. A lingering channel is gone
-    /// from the map's views; the loop does not wait for it unless it is shutting down.
+    /// ([`Context::close_when_done`](crate::Context::close_when_done), a shutdown), its
+    /// peer has not ended its input, and it either sent something (replies the peer may
+    /// not have read yet: input arriving after a plain close would reset them away) or
+    /// holds input it did not read (a client still pipelining requests). A peer that
+    /// closes when it sees our end of stream, as most do, ends the linger at once. A
+    /// lingering channel is gone from the map's views; the loop does not wait for it
+    /// unless it is shutting down. Apache's `lingering_close` is the model.
     pub fn set_linger(&mut self, linger: Duration) {
         self.linger = linger;
     }

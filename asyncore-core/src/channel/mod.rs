@@ -61,6 +61,8 @@ pub struct Channel {
     notes: u8,
     /// A stream socket: a short read shows it drained (see `sys::SHORT_READ_DRAINS`).
     stream: bool,
+    /// Bytes were sent through it: a reset at its close could destroy them in flight.
+    has_sent: bool,
     /// Its place in the map's poller, once it is in a map.
     pub(crate) registration: Option<Registration>,
     /// The descriptor of a closed channel that lingers (see `SocketMap::set_linger`).
@@ -86,6 +88,7 @@ impl Channel {
             pending_error: None,
             notes: 0,
             stream: false,
+            has_sent: false,
             registration: None,
             linger_io: None,
             closed: false,
@@ -347,15 +350,20 @@ impl Channel {
         self.closed = true;
     }
 
-    /// Whether a close should linger: a stream socket with input the peer sent and we
-    /// did not read (closed now, the kernel would answer it with a reset). A peer that
-    /// sent nothing more, or ended its input, gets the close at once.
-    pub(crate) fn has_unread_input(&self) -> bool {
+    /// Whether a close should linger: a stream socket that sent something (its output may
+    /// still be in flight or unread by the peer, and input arriving after the close would
+    /// make the kernel answer with a reset that destroys it), or that holds input the peer
+    /// sent and we did not read (closed now, the kernel resets at once). A channel that
+    /// never sent and has nothing unread closes at once.
+    pub(crate) fn should_linger(&self) -> bool {
         let Some(Io::Socket(s)) = &self.io else {
             return false;
         };
+        if !self.stream {
+            return false;
+        }
         let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        self.stream && matches!(s.peek(&mut byte), Ok(n) if n > 0)
+        self.has_sent || matches!(s.peek(&mut byte), Ok(n) if n > 0)
     }
 
     /// Closes the channel for its users but keeps the descriptor (still in the poller) for
@@ -370,25 +378,24 @@ impl Channel {
         self.linger_io.as_ref().map(Io::fd)
     }
 
-    /// Reads and discards what the peer sent to a lingering channel; `true` once the
-    /// linger is over (end of stream, or an error).
-    pub(crate) fn discard_input(&mut self) -> bool {
+    /// Reads and discards what the peer sent to a lingering channel.
+    pub(crate) fn discard_input(&mut self) -> Discard {
         let Some(Io::Socket(s)) = &self.linger_io else {
-            return true;
+            return Discard::Over;
         };
         let mut buf = [0u8; 4096];
         let mut s: &Socket = s;
         // A few reads per event at most, so that one peer does not hold up the loop.
         for _ in 0..16 {
             match io::Read::read(&mut s, &mut buf) {
-                Ok(0) => return true,
+                Ok(0) => return Discard::Over,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Discard::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return true,
+                Err(_) => return Discard::Over,
             }
         }
-        false
+        Discard::More
     }
 
     /// Closes a lingering descriptor.
@@ -417,6 +424,17 @@ impl Channel {
     pub(crate) fn has_notes(&self) -> bool {
         self.notes != 0
     }
+}
+
+/// What [`Channel::discard_input`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Discard {
+    /// The peer ended its input (or the socket failed): the linger is over.
+    Over,
+    /// Nothing more to read now: wait for the next readiness.
+    Drained,
+    /// It read its share and there may be more: again on the next pass.
+    More,
 }
 
 /// Leaves the poller, then closes `io`, reporting the error of `close(2)`.

@@ -168,7 +168,10 @@ impl Channel {
 
     pub(super) fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
         let e = match result {
-            Ok(n) => return Ok(n),
+            Ok(n) => {
+                self.has_sent |= n > 0;
+                return Ok(n);
+            }
             Err(e) => e,
         };
         match sys::classify(&e) {
