@@ -367,10 +367,14 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
     }
 
     fn handle_added(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        let (handler, mut chat) = self.chat(ctx);
+        let result = handler.handle_added(&mut chat);
+        // A `close_when_done` asked before `insert` applies after the greeting.
         if std::mem::take(&mut self.state.close_when_done) {
             ctx.close_when_done();
         }
-        Ok(())
+        let flushed = self.flush(ctx);
+        result.and(flushed)
     }
 
     fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {

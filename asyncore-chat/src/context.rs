@@ -87,6 +87,49 @@ pub trait ChatHandler: 'static {
         .into())
     }
 
+    /// The channel joined the map (it runs once, before
+    /// [`SocketMap::insert`](asyncore_core::SocketMap::insert) returns): the place for a
+    /// greeting, which Python pushes in `__init__`. `chat.id()` is the channel's id
+    /// now, for the program's own records. The default does nothing.
+    ///
+    /// ```
+    /// use asyncore_chat::{AsyncChat, ChatContext, ChatHandler, Terminator};
+    /// use asyncore_core::{Channel, HandlerResult, SocketMap};
+    /// use std::io::Read;
+    ///
+    /// struct Smtp;
+    ///
+    /// impl ChatHandler for Smtp {
+    ///     fn handle_added(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+    ///         chat.push("220 localhost ready\r\n")?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+    ///         chat.take_data();
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (ours, mut theirs) = std::os::unix::net::UnixStream::pair()?;
+    /// let mut map = SocketMap::new();
+    /// let chat = AsyncChat::with_terminator(Smtp, Terminator::CRLF);
+    /// map.insert(Channel::from_socket(ours.into())?, chat)?;
+    /// let mut greeting = [0u8; 21];
+    /// theirs.read_exact(&mut greeting)?; // sent as it joined the map
+    /// assert_eq!(&greeting, b"220 localhost ready\r\n");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Any error, for [`handle_error`](Self::handle_error).
+    fn handle_added(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        let _ = chat;
+        Ok(())
+    }
+
     /// A non-blocking connect completed. Python: `handle_connect()`; the default does
     /// nothing (Python's logs "unhandled connect event").
     ///

@@ -59,6 +59,9 @@ pub struct Room {
     max_queued: usize,
     /// The notices of this pass, each with the user it is about (who does not get it).
     notices: Vec<(ChannelId, Bytes)>,
+    /// The users that joined during this pass, each with the number of `notices` there
+    /// were when it joined: it hears only of what came after.
+    fresh: BTreeMap<ChannelId, usize>,
     /// A flush of `notices` is scheduled for the end of the pass.
     flush_due: bool,
     /// The users that had more than `max_queued` bytes waiting at the last check.
@@ -125,10 +128,10 @@ fn flush_notices(room: &SharedRoom, map: &mut SocketMap) {
     let hard = room.borrow().max_queued.saturating_mul(HARD_FACTOR);
     // Closing a user here announces it: go round until no notice is left.
     loop {
-        let notices = {
+        let (notices, fresh) = {
             let mut r = room.borrow_mut();
             r.flush_due = false;
-            std::mem::take(&mut r.notices)
+            (std::mem::take(&mut r.notices), std::mem::take(&mut r.fresh))
         };
         if notices.is_empty() {
             return;
@@ -136,10 +139,13 @@ fn flush_notices(room: &SharedRoom, map: &mut SocketMap) {
         let everyone = concat(notices.iter().map(|(_, line)| line));
         let ids: Vec<ChannelId> = room.borrow().names.keys().copied().collect();
         for id in ids {
-            // Most users get every notice, as one shared buffer; a user a notice is
-            // about gets the others only.
-            let data = if notices.iter().any(|(about, _)| *about == id) {
-                concat(notices.iter().filter(|(a, _)| *a != id).map(|(_, l)| l))
+            // Most users get every notice, as one shared buffer; a user who joined during
+            // the pass gets those after its join, and a user a notice is about does not
+            // get that one.
+            let since = fresh.get(&id).copied().unwrap_or(0);
+            let data = if since > 0 || notices.iter().any(|(about, _)| *about == id) {
+                let mine = notices[since..].iter().filter(|(a, _)| *a != id);
+                concat(mine.map(|(_, line)| line))
             } else {
                 everyone.clone()
             };
@@ -298,14 +304,6 @@ impl Dispatcher for ChatServer {
         if let Some(period) = self.settings.idle_timeout {
             ctx.map().set_idle_timeout(id, Some(period))?;
         }
-        self.room.borrow_mut().names.insert(id, name.clone());
-        push_to::<ChatUser>(ctx.map(), id, format!("* welcome {name}\n"))?;
-        announce(
-            &self.room,
-            ctx.map(),
-            id,
-            Bytes::from(format!("* {name} joined\n")),
-        );
         Ok(())
     }
 }
@@ -372,6 +370,21 @@ impl ChatUser {
 }
 
 impl ChatHandler for ChatUser {
+    /// Joins the room as the channel joins the map: the welcome, then the others told.
+    fn handle_added(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        let me = chat.id();
+        {
+            let mut room = self.room.borrow_mut();
+            room.names.insert(me, self.name.clone());
+            let since = room.notices.len();
+            room.fresh.insert(me, since);
+        }
+        chat.push(format!("* welcome {}\n", self.name))?;
+        let note = Bytes::from(format!("* {} joined\n", self.name));
+        announce(&self.room, chat.map(), me, note);
+        Ok(())
+    }
+
     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
         let data = chat.take_data();
         let line = data.strip_suffix(b"\r").unwrap_or(&data);

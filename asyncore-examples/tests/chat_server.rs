@@ -303,3 +303,21 @@ fn a_flood_of_joins_is_taken_in_and_announced_in_order() {
     assert_eq!(first.line().matches(", ").count(), 300);
     drop(others);
 }
+
+/// Two users who connect back to back are often accepted in the same pass, where the
+/// notices of the pass go out together: the second must not hear that the first joined
+/// (it was there before), and the first hears of the second. Tried on a few servers, as
+/// the two connections share a pass only some of the time.
+#[test]
+fn a_user_hears_only_of_joins_after_its_own() {
+    for _ in 0..5 {
+        let server = Server::start(CHAT_SERVER, &[]);
+        let mut a = User::connect(&server);
+        let mut b = User::connect(&server);
+        b.say("/ping\n");
+        assert_eq!(b.line(), "* welcome guest2\n");
+        assert_eq!(b.line(), "* error: unknown command /ping\n");
+        assert_eq!(a.line(), "* welcome guest1\n");
+        assert_eq!(a.line(), "* guest2 joined\n");
+    }
+}

@@ -1,6 +1,7 @@
 //! What a protocol writer reaches for, on both backends: big frames through a handler
 //! that keeps them itself, an over-long line answered and the connection kept, frames
-//! after `close_when_done`, and a listener that survives one failed connection.
+//! after `close_when_done`, a listener that survives one failed connection, and a greeting
+//! pushed as the channel joins the map.
 
 mod asynchat_util;
 mod util;
@@ -282,4 +283,79 @@ fn a_listener_survives_a_failed_adoption(use_poll: bool) {
 on_both_backends!(
     a_listener_survives_a_failed_adoption,
     super::a_listener_survives_a_failed_adoption
+);
+
+/// Greets in `handle_added`, answers `QUIT`.
+struct Greeter {
+    seen: Rc<Seen>,
+}
+
+impl ChatHandler for Greeter {
+    fn handle_added(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        chat.push(b"220 ready\r\n")?;
+        Ok(())
+    }
+
+    fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        let frame = chat.take_data();
+        self.seen.frames.borrow_mut().push(frame.to_vec());
+        chat.push(b"221 Bye\r\n")?;
+        chat.close_when_done();
+        Ok(())
+    }
+}
+
+/// The greeting pushed in `ChatHandler::handle_added` goes out as the channel joins the
+/// map, before any input, once; the conversation then goes on as usual.
+fn a_greeting_goes_out_as_the_channel_joins(use_poll: bool) {
+    let (chan, mut peer) = pair();
+    let seen = Rc::new(Seen::default());
+    let mut map = SocketMap::new();
+    let chat = AsyncChat::with_terminator(Greeter { seen: seen.clone() }, Terminator::CRLF);
+    map.insert(chan, chat).unwrap();
+    let mut got = Vec::new();
+    run_until(&mut map, use_poll, |_| {
+        read_available(&mut peer, &mut got);
+        got.len() >= 11
+    });
+    assert_eq!(got, b"220 ready\r\n", "greeted before any input");
+    peer.write_all(b"QUIT\r\n").unwrap();
+    let mut eof = false;
+    run_until(&mut map, use_poll, |m| {
+        eof |= read_available(&mut peer, &mut got);
+        eof && m.is_empty()
+    });
+    assert_eq!(String::from_utf8_lossy(&got), "220 ready\r\n221 Bye\r\n");
+    assert_eq!(*seen.frames.borrow(), [b"QUIT".to_vec()]);
+}
+on_both_backends!(
+    a_greeting_goes_out_as_the_channel_joins,
+    super::a_greeting_goes_out_as_the_channel_joins
+);
+
+/// A `close_when_done` asked before `insert` (Python: in `__init__`, after a push) applies
+/// after the greeting: the peer gets what was pushed before, the greeting, then the end.
+fn close_when_done_before_insert_follows_the_greeting(use_poll: bool) {
+    let (mut chan, mut peer) = pair();
+    let seen = Rc::new(Seen::default());
+    let mut map = SocketMap::new();
+    let mut chat = AsyncChat::with_terminator(Greeter { seen: seen.clone() }, Terminator::CRLF);
+    chat.push(&mut chan, b"421 busy, come back later\r\n")
+        .unwrap();
+    chat.close_when_done();
+    map.insert(chan, chat).unwrap();
+    let mut got = Vec::new();
+    let mut eof = false;
+    run_until(&mut map, use_poll, |m| {
+        eof |= read_available(&mut peer, &mut got);
+        eof && m.is_empty()
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "421 busy, come back later\r\n220 ready\r\n"
+    );
+}
+on_both_backends!(
+    close_when_done_before_insert_follows_the_greeting,
+    super::close_when_done_before_insert_follows_the_greeting
 );

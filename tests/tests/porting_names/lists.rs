@@ -361,6 +361,7 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     tr!(ChatHandler);
     val!(<Probe as ChatHandler>::collect_incoming_data);
     val!(<Probe as ChatHandler>::found_terminator);
+    val!(<Probe as ChatHandler>::handle_added);
     val!(<Probe as ChatHandler>::handle_connect);
     val!(<Probe as ChatHandler>::handle_close);
     val!(<Probe as ChatHandler>::handle_error);
