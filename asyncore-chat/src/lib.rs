@@ -105,7 +105,7 @@
 //!   [`Channel`](asyncore_core::Channel) and the buffered-send layer this crate builds on;
 //!   timers, idle timeouts, the waker and graceful shutdown work for `AsyncChat` channels
 //!   too.
-//! - [`asyncore-file`](https://docs.rs/asyncore-file) (unix): `file_dispatcher`, a channel
+//! - `asyncore-file` (unix): `file_dispatcher`, a channel
 //!   over a pipe, a terminal or a file, in the same map as sockets.
 //! - `asyncore-examples` (in the repository): `chat_server`, a multi-user line chat on
 //!   `AsyncChat`, and `resp_server`, a Redis-protocol server.

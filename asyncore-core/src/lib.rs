@@ -93,11 +93,11 @@
 //!
 //! # The other crates
 //!
-//! - [`asyncore-chat`](https://docs.rs/asyncore-chat): Python's `asynchat`. `AsyncChat`
+//! - `asyncore-chat`: Python's `asynchat`. `AsyncChat`
 //!   cuts input at a terminator (a byte string, a byte count, or none) and queues output
 //!   as buffers and producers, with an input cap and output watermarks. An `AsyncChat`
 //!   is a [`Dispatcher`] and lives in the same [`SocketMap`].
-//! - [`asyncore-file`](https://docs.rs/asyncore-file) (unix): Python's `file_wrapper` and
+//! - `asyncore-file` (unix): Python's `file_wrapper` and
 //!   `file_dispatcher`, for pipes, terminals and files in the same loop, through
 //!   [`Channel::from_raw_io`] and [`RawIo`].
 //! - `asyncore-examples` (in the repository): runnable programs, among them the echo
@@ -137,9 +137,25 @@ pub use group::LoopGroup;
 pub use into_bytes::IntoBytes;
 pub use poll_flags::readwrite;
 pub use raw_io::{DisplayAddr, RawIo};
-pub use send_queue::{SendQueue, PACK_UP_TO};
+pub use send_queue::SendQueue;
 pub use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-pub use socket_map::{close_all, with_socket_map, ChannelId, LoopStats, SocketMap, DEFAULT_LINGER};
+pub use socket_map::{close_all, with_socket_map, ChannelId, SocketMap, DEFAULT_LINGER};
 pub use sys::set_nonblocking;
 pub use timer::{TimerAction, TimerId};
 pub use waker::Waker;
+
+/// Counters and constants for measuring and tuning a loop. A protocol needs none of them;
+/// they are here for benchmarks, tests and capacity planning.
+///
+/// ```
+/// use asyncore_core::{tuning::LoopStats, Loop, SocketMap};
+///
+/// let mut map = SocketMap::new();
+/// Loop::new().count(1).run(&mut map)?; // an empty map: returns at once
+/// assert_eq!(map.stats(), LoopStats::default());
+/// # Ok::<(), asyncore_core::LoopError>(())
+/// ```
+pub mod tuning {
+    pub use crate::send_queue::PACK_UP_TO;
+    pub use crate::socket_map::LoopStats;
+}

@@ -55,7 +55,7 @@
 //!
 //! - [`asyncore_core`]: the map, the loop and the [`Dispatcher`] trait your handler
 //!   implements; `asyncore.dispatcher`, `dispatcher_with_send`, `loop`.
-//! - [`asyncore-chat`](https://docs.rs/asyncore-chat): Python's `asynchat` (terminator
+//! - `asyncore-chat`: Python's `asynchat` (terminator
 //!   framing, producers).
 //! - `asyncore-examples` (in the repository): `file_reader`, PyMOTW's reader as a program
 //!   (`file_reader -` reads standard input).

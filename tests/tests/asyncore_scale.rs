@@ -4,7 +4,8 @@
 
 mod util;
 
-use asyncore_core::{Channel, Context, Dispatcher, HandlerResult, LoopStats, SocketMap};
+use asyncore_core::tuning::LoopStats;
+use asyncore_core::{Channel, Context, Dispatcher, HandlerResult, SocketMap};
 use util::{per_backend, socketpair, Backend, Counter};
 
 /// How many idle channels the map holds besides the busy pair.

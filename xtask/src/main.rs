@@ -4,7 +4,9 @@
 //!   with warnings as errors, every test of the workspace (unit, integration, doc), the
 //!   library crates for a 32-bit target (`i686-unknown-linux-gnu`: clippy, and their unit
 //!   tests built and run there; the build's lints catch overflowing shifts that `cargo
-//!   check` does not), and rustdoc with warnings as errors.
+//!   check` does not), rustdoc with warnings as errors, `cargo package` of the library
+//!   crates (built from their packages), and a build of them with the toolchain of
+//!   `rust-version`.
 //! - `bench`: our servers side by side with redis-server, tokio and CPython's
 //!   asyncore/asynchat; writes `target/bench/report.md` (`--quick` for a smoke run).
 //! - `soak`: about 1,000 connections of random valid requests, garbage and disconnects
@@ -70,7 +72,48 @@ fn test() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    check_release()?;
     Ok(())
+}
+
+/// The toolchain of the workspace's `rust-version`: the library crates must build with it.
+const MSRV: &str = "1.87";
+
+/// What publishing needs: each library crate packaged and its package built on its own
+/// (`cargo package` resolves the path dependencies between the unpublished crates), and
+/// the library crates built with the oldest toolchain their `rust-version` promises.
+fn check_release() -> Result<(), String> {
+    let manifest = std::fs::read_to_string(project_root().join("Cargo.toml"))
+        .map_err(|e| format!("cannot read Cargo.toml: {e}"))?;
+    if !manifest.contains(&format!("rust-version = \"{MSRV}\"")) {
+        return Err(format!(
+            "Cargo.toml's rust-version is not {MSRV}, the toolchain xtask checks"
+        ));
+    }
+    let mut args = vec!["package", "--allow-dirty"];
+    args.extend(LIBRARIES);
+    run_cargo(&args, &[])?;
+    // Through rustup (the `cargo` running xtask is one toolchain's own binary), in a
+    // target directory of its own, so that neither toolchain rebuilds the other's work.
+    let mut args = vec!["run", MSRV, "cargo", "check"];
+    args.extend(LIBRARIES);
+    eprintln!("$ CARGO_TARGET_DIR=target/msrv rustup {}", args.join(" "));
+    let status = Command::new("rustup")
+        .args(&args)
+        .env("CARGO_TARGET_DIR", "target/msrv")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .current_dir(project_root())
+        .status()
+        .map_err(|e| format!("cannot run rustup: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the library crates do not build with rust-version's toolchain {MSRV} ({status}); \
+             is it installed? `rustup toolchain install {MSRV} --profile minimal`"
+        ))
+    }
 }
 
 /// The library crates, checked for other targets than the host's.
@@ -126,7 +169,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   test      fmt check, clippy -D warnings, cargo test --workspace, clippy and the unit
-            tests of the libraries for i686-unknown-linux-gnu, rustdoc -D warnings
+            tests of the libraries for i686-unknown-linux-gnu, rustdoc -D warnings,
+            cargo package of the libraries, a check of them with rust-version's toolchain
   bench     [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS]: our servers
             against redis-server, tokio and CPython asynchat; writes target/bench/report.md
   soak      [--secs N]: ~1,000 connections of valid requests, garbage and disconnects

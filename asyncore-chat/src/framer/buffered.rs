@@ -223,7 +223,8 @@ impl Framer {
     }
 
     /// Heap memory the framer holds for input: its pending buffer and its frame buffer.
-    pub fn allocated(&self) -> usize {
+    #[cfg(test)]
+    fn allocated(&self) -> usize {
         self.pending.capacity() + self.framing.incoming.capacity()
     }
 
@@ -260,5 +261,49 @@ impl Framer {
         if self.pending.is_empty() && self.pending.capacity() > KEEP_PENDING {
             self.pending = Vec::new();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framer::FrameVec;
+
+    #[test]
+    fn a_large_frame_leaves_no_large_buffer_behind() {
+        let mut framer = Framer::new(Terminator::LF);
+        let mut frames = FrameVec::default();
+        let line = vec![b'y'; 50_000];
+        for piece in line.chunks(1000) {
+            framer.feed(piece, &mut frames).unwrap();
+        }
+        framer.feed(b"\n", &mut frames).unwrap();
+        assert_eq!(frames.0[0].len(), 50_000);
+        // The frame owns its memory; the idle framer keeps next to nothing.
+        assert!(framer.allocated() <= 4096, "holds {}", framer.allocated());
+    }
+
+    #[test]
+    fn the_input_limit_bounds_what_the_framer_holds() {
+        let mut framer = Framer::new(Terminator::CRLF);
+        framer.set_max_input(Some(1000));
+        let mut frames = FrameVec::default();
+        while framer.feed(&[b'x'; 300], &mut frames).is_ok() {
+            assert!(framer.allocated() <= 2048, "holds {}", framer.allocated());
+        }
+        assert!(framer.allocated() <= 2048, "holds {}", framer.allocated());
+    }
+
+    #[test]
+    fn without_the_limit_the_same_line_keeps_growing() {
+        // The counterpart of the test above: with no limit the memory grows with the input.
+        let mut framer = Framer::new(Terminator::CRLF);
+        framer.set_max_input(None);
+        let mut frames = FrameVec::default();
+        for _ in 0..100 {
+            framer.feed(&[b'x'; 300], &mut frames).unwrap();
+        }
+        assert_eq!(framer.data().len(), 30_000);
+        assert!(framer.allocated() >= 30_000);
     }
 }

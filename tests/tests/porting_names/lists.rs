@@ -7,10 +7,10 @@ use asyncore_chat::{
     Watermarks, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_INPUT, SIMPLE_PRODUCER_BUFFER_SIZE,
 };
 use asyncore_core::{
-    close_all, loop_, readwrite, strerror, with_socket_map, BoxError, Channel, ChannelId, Context,
-    DefaultDispatcher, Dispatcher, DispatcherWithSend, DisplayAddr, Domain, ExitNow, HandlerResult,
-    LogType, Loop, LoopError, LoopGroup, LoopStats, PanicError, RawIo, SendQueue, SockAddr, Socket,
-    SocketMap, TimerAction, TimerId, Type, Waker, DEFAULT_LINGER, DEFAULT_MAX_SEND,
+    close_all, loop_, readwrite, strerror, tuning, with_socket_map, BoxError, Channel, ChannelId,
+    Context, DefaultDispatcher, Dispatcher, DispatcherWithSend, DisplayAddr, Domain, ExitNow,
+    HandlerResult, LogType, Loop, LoopError, LoopGroup, PanicError, RawIo, SendQueue, SockAddr,
+    Socket, SocketMap, TimerAction, TimerId, Type, Waker, DEFAULT_LINGER, DEFAULT_MAX_SEND,
     DEFAULT_TIMEOUT,
 };
 use asyncore_file::{file_dispatcher, file_dispatcher_from_raw_fd, FileWrapper};
@@ -214,7 +214,7 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(SocketMap::handler_mut::<DefaultDispatcher>);
     val!(SocketMap::get_mut::<DefaultDispatcher>);
     val!(SocketMap::stats);
-    ty!(LoopStats);
+    ty!(tuning::LoopStats);
     ty!(ChannelId);
     val!(with_socket_map::<()> => fn(fn(&mut SocketMap)));
     val!(close_all);
