@@ -8,7 +8,7 @@ use crate::output::{Output, Watermarks, DEFAULT_BUFFER_SIZE};
 use crate::producer::Producer;
 use crate::terminator::Terminator;
 use asyncore_core::{
-    BoxError, Channel, ChannelId, Context, Dispatcher, HandlerResult, IntoBytes, SocketMap,
+    BoxError, Channel, Context, Dispatcher, Handle, HandlerResult, IntoBytes, SocketMap,
 };
 use bytes::Bytes;
 use std::cell::Cell;
@@ -468,25 +468,25 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
 /// this shows too far behind, as the examples' chat server does.
 ///
 /// # Errors
-/// [`ChatError::NotFound`] when `id` is stale, is not an `AsyncChat<H>`, or is the channel
-/// whose handler is running (push to it through its [`ChatContext`]);
+/// [`ChatError::Unavailable`] when the channel closed, is the one whose handler is running
+/// (push to it through its [`ChatContext`]), or the handle is another map's;
 /// [`ChatError::Closing`] when it is closing.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use asyncore_chat::{push_to, AsyncChat, ChatContext, ChatHandler, Terminator};
-/// use asyncore_core::{Channel, ChannelId, HandlerResult, Loop, SocketMap};
+/// use asyncore_chat::{push_to, AsyncChat, ChatContext, ChatHandle, ChatHandler, Terminator};
+/// use asyncore_core::{Channel, HandlerResult, Loop, SocketMap};
 /// use std::io::Read;
 ///
 /// /// Forwards each line to the channel `to`.
-/// struct Relay { to: Option<ChannelId> }
+/// struct Relay { to: Option<ChatHandle<Relay>> }
 ///
 /// impl ChatHandler for Relay {
 ///     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
 ///         let mut line = chat.take_data().to_vec();
 ///         line.push(b'\n');
 ///         if let Some(to) = self.to {
-///             push_to::<Relay>(chat.map(), to, line)?;
+///             push_to(chat.map(), to, line)?;
 ///         }
 ///         Ok(())
 ///     }
@@ -511,14 +511,16 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
 /// ```
 pub fn push_to<H: ChatHandler>(
     map: &mut SocketMap,
-    id: ChannelId,
+    to: ChatHandle<H>,
     data: impl IntoBytes,
 ) -> Result<usize, ChatError> {
-    let closing = map.is_closing(id);
-    let (chat, chan) = map
-        .get_mut::<AsyncChat<H>>(id)
-        .ok_or(ChatError::NotFound(id))?;
+    let closing = map.is_closing(to);
+    let (chat, chan) = map.get_mut(to)?;
     Output::check_open(closing, chan)?;
     chat.queue(chan, data.into_bytes());
     Ok(chat.queued_output(chan))
 }
+
+/// The [`Handle`] of an `async_chat` channel speaking protocol `H`: what
+/// [`SocketMap::insert`] returns for an [`AsyncChat<H>`], and what [`push_to`] takes.
+pub type ChatHandle<H> = Handle<AsyncChat<H>>;

@@ -7,7 +7,7 @@ use crate::framer::{FrameSink, Framing};
 use crate::output::{Output, Watermarks};
 use crate::producer::Producer;
 use crate::terminator::Terminator;
-use asyncore_core::{BoxError, Context, HandlerResult, IntoBytes};
+use asyncore_core::{BoxError, Context, HandlerResult, IntoBytes, LookupError};
 use bytes::Bytes;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -218,6 +218,16 @@ impl<'a> DerefMut for ChatContext<'_, 'a> {
 }
 
 impl<'s, 'a> ChatContext<'s, 'a> {
+    /// This channel's typed handle, for the program's records (a chat room's members),
+    /// [`push_to`](crate::push_to) and [`SocketMap::get_mut`](asyncore_core::SocketMap::get_mut).
+    /// `H` is this channel's protocol, usually `Self` in a [`ChatHandler`] method.
+    ///
+    /// # Errors
+    /// [`LookupError::WrongType`] when this channel's protocol is not `H`.
+    pub fn handle<H: ChatHandler>(&self) -> Result<crate::ChatHandle<H>, LookupError> {
+        self.ctx.handle::<crate::AsyncChat<H>>()
+    }
+
     /// Queues `data` for sending, without copying it (in pieces of at most
     /// `ac_out_buffer_size`; small buffers in a row are packed together, see
     /// [`SendQueue`](asyncore_core::SendQueue)). Python: `async_chat.push(data)`.

@@ -1,6 +1,6 @@
 //! The errors of this crate.
 
-use asyncore_core::ChannelId;
+use asyncore_core::LookupError;
 use std::error::Error;
 use std::fmt;
 use std::io;
@@ -40,9 +40,10 @@ pub enum ChatError {
     /// Output was pushed after [`close_when_done`](crate::ChatContext::close_when_done), or
     /// to a channel that is closed. The data was not queued.
     Closing,
-    /// [`push_to`](crate::push_to) named a channel that is not in the map, or whose handler
-    /// is not an `AsyncChat` of the type asked for (or is the one running now).
-    NotFound(ChannelId),
+    /// [`push_to`](crate::push_to) could not reach its channel: it closed, its handler is
+    /// the one running now (push through its [`ChatContext`](crate::ChatContext)), or the
+    /// handle is another map's. The [`LookupError`] says which.
+    Unavailable(LookupError),
     /// A terminator byte string was empty (Python would never find it).
     EmptyTerminator,
     /// A byte count was negative (Python: `ValueError: the number of received bytes must
@@ -59,6 +60,12 @@ pub enum ChatError {
     Io(io::Error),
 }
 
+impl From<LookupError> for ChatError {
+    fn from(err: LookupError) -> ChatError {
+        ChatError::Unavailable(err)
+    }
+}
+
 impl fmt::Display for ChatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -70,7 +77,7 @@ impl fmt::Display for ChatError {
             ChatError::Closing => {
                 f.write_str("cannot push: the channel is closing (close_when_done) or closed")
             }
-            ChatError::NotFound(id) => write!(f, "no async_chat channel {id} in the map"),
+            ChatError::Unavailable(err) => write!(f, "cannot push: {err}"),
             ChatError::EmptyTerminator => f.write_str("a terminator byte string cannot be empty"),
             ChatError::NegativeCount(n) => write!(
                 f,
@@ -89,6 +96,7 @@ impl Error for ChatError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             ChatError::Io(e) => Some(e),
+            ChatError::Unavailable(e) => Some(e),
             _ => None,
         }
     }

@@ -121,7 +121,7 @@ mod output;
 mod producer;
 mod terminator;
 
-pub use chat::{push_to, AsyncChat};
+pub use chat::{push_to, AsyncChat, ChatHandle};
 pub use context::{ChatContext, ChatHandler};
 pub use error::ChatError;
 pub use framer::{FrameSink, FrameVec, Framer, Framing, DEFAULT_MAX_INPUT};

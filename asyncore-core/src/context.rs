@@ -2,6 +2,7 @@
 
 use crate::channel::Channel;
 use crate::dispatcher::{Dispatcher, LogType};
+use crate::handle::Handle;
 use crate::socket_map::{ChannelId, SocketMap};
 use crate::state::{ready, LoopState};
 use crate::timer::{after, Target, TimerId};
@@ -90,18 +91,30 @@ impl<'a> Context<'a> {
     }
 
     /// The map, to reach other channels. This channel's handler is lent to the running
-    /// call, so `map().handler_mut(ctx.id())` gives `None`.
+    /// call, so reaching it through the map gives [`LookupError::Running`](crate::LookupError::Running).
     pub fn map(&mut self) -> &mut SocketMap {
         self.map
     }
 
-    /// Adds a channel to the map (polled from the next pass on). Python: a new
-    /// dispatcher's `__init__` (e.g. in `handle_accepted`).
+    /// This channel's typed handle, once its handler is known to be an `H` (see
+    /// [`SocketMap::handle`]): for the program's records of its channels.
     ///
     /// # Errors
-    /// As [`SocketMap::insert`].
-    pub fn insert<H: Dispatcher>(&mut self, chan: Channel, handler: H) -> io::Result<ChannelId> {
-        self.map.insert(chan, handler)
+    /// [`LookupError::WrongType`](crate::LookupError::WrongType) when the handler is not an
+    /// `H`.
+    pub fn handle<H: Dispatcher>(&self) -> Result<Handle<H>, crate::LookupError> {
+        self.map.handle(self.id)
+    }
+
+    /// Adds a channel to the map (polled from the next pass on) and returns its
+    /// [`Handle`]. Python: a new dispatcher's `__init__` (e.g. in `handle_accepted`).
+    ///
+    /// # Errors
+    /// As [`SocketMap::insert`], as an `io::Error` so that `?` works in a handler (whose
+    /// error type must be `Send`, which a handler may not be); the channel and handler are
+    /// dropped then. `ctx.map().insert(..)` hands them back.
+    pub fn insert<H: Dispatcher>(&mut self, chan: Channel, handler: H) -> io::Result<Handle<H>> {
+        self.map.insert(chan, handler).map_err(io::Error::from)
     }
 
     /// Sends `data`: directly on a plain dispatcher (Python's `dispatcher.send`, returns what

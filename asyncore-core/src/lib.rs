@@ -115,6 +115,7 @@ mod dispatcher;
 mod error;
 mod event_loop;
 mod group;
+mod handle;
 mod into_bytes;
 mod lifecycle;
 mod overload;
@@ -134,6 +135,7 @@ pub use dispatcher::{DefaultDispatcher, Dispatcher, DispatcherWithSend, LogType}
 pub use error::{strerror, BoxError, ExitNow, HandlerResult, LoopError, PanicError};
 pub use event_loop::{loop_, Loop, DEFAULT_TIMEOUT};
 pub use group::LoopGroup;
+pub use handle::{Handle, InsertError, LookupError};
 pub use into_bytes::IntoBytes;
 pub use poll_flags::readwrite;
 pub use raw_io::{DisplayAddr, RawIo};

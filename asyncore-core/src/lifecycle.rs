@@ -68,7 +68,8 @@ impl SocketMap {
     ///
     /// # Errors
     /// `NotFound` for a stale id, `InvalidInput` for one of another map.
-    pub fn set_timer(&mut self, id: ChannelId, delay: Duration) -> io::Result<TimerId> {
+    pub fn set_timer(&mut self, id: impl Into<ChannelId>, delay: Duration) -> io::Result<TimerId> {
+        let id = id.into();
         if !self.contains(id) {
             return Err(self.stale(id));
         }
@@ -93,7 +94,12 @@ impl SocketMap {
     ///
     /// # Errors
     /// `NotFound` for a stale id, `InvalidInput` for one of another map.
-    pub fn set_idle_timeout(&mut self, id: ChannelId, period: Option<Duration>) -> io::Result<()> {
+    pub fn set_idle_timeout(
+        &mut self,
+        id: impl Into<ChannelId>,
+        period: Option<Duration>,
+    ) -> io::Result<()> {
+        let id = id.into();
         let now = Instant::now();
         if !self.contains(id) {
             return Err(self.stale(id));

@@ -36,11 +36,12 @@ use crate::socket_map::{ChannelId, SocketMap};
 /// let mut map = SocketMap::new();
 /// let id = map.insert(Channel::from_socket(a)?, Writes { wrote: false })?;
 /// readwrite(&mut map, id, libc::POLLOUT)?;
-/// assert!(map.handler_mut::<Writes>(id).unwrap().wrote);
+/// assert!(map.handler_mut(id)?.wrote);
 /// # Ok(())
 /// # }
 /// ```
-pub fn readwrite(map: &mut SocketMap, id: ChannelId, flags: i16) -> Result<(), ExitNow> {
+pub fn readwrite(map: &mut SocketMap, id: impl Into<ChannelId>, flags: i16) -> Result<(), ExitNow> {
+    let id = id.into();
     let result = dispatch::readwrite(map, id, ready_bits(flags));
     map.mark_active(id);
     result

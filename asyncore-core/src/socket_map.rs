@@ -6,12 +6,13 @@ use crate::backend::poll::PollWait;
 use crate::backend::{self, Registration};
 use crate::channel::Channel;
 use crate::dispatcher::Dispatcher;
+use crate::handle::{Handle, InsertError, LookupError};
 use crate::into_bytes::IntoBytes;
 use crate::slab::{Key, Slab};
 use crate::state::{ready, CloseState, LoopState};
 use crate::timer::TimerQueue;
 use crate::waker;
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
@@ -63,6 +64,8 @@ pub(crate) struct Entry {
     /// `None` while one of its handlers runs (the handler is lent to the loop), and once
     /// the channel closed and lingers.
     pub(crate) handler: Option<Box<dyn Dispatcher>>,
+    /// The handler's type, known also while the handler is lent out.
+    pub(crate) handler_type: TypeId,
     pub(crate) state: LoopState,
 }
 
@@ -203,37 +206,40 @@ impl SocketMap {
         ChannelId { map: self.id, key }
     }
 
-    /// Adds a channel with its handler and returns its id. Python: `add_channel` (which
-    /// `create_socket` and `set_socket` call). The handler's
-    /// [`handle_added`](Dispatcher::handle_added) runs before `insert` returns.
+    /// Adds a channel with its handler and returns its [`Handle`]: its id, typed with the
+    /// handler's type. Python: `add_channel` (which `create_socket` and `set_socket`
+    /// call). The handler's [`handle_added`](Dispatcher::handle_added) runs before
+    /// `insert` returns.
     ///
     /// # Errors
-    /// The channel has no descriptor, or the OS poller refuses it (`EBADF`...): then the
-    /// channel is dropped (its descriptor closed) and the map is unchanged. A descriptor the
-    /// OS will not poll at all (a regular file) is accepted and counts as always ready.
+    /// The channel has no descriptor or is closed (`InvalidInput`), the map is full, or the
+    /// OS poller refuses the descriptor (`EBADF`...): the [`InsertError`] hands the channel
+    /// and the handler back, and the map is unchanged. It converts into an `io::Error`
+    /// for `?`. A descriptor the OS will not poll at all (a regular file) is accepted and
+    /// counts as always ready.
     pub fn insert<H: Dispatcher>(
         &mut self,
         mut chan: Channel,
         handler: H,
-    ) -> io::Result<ChannelId> {
+    ) -> Result<Handle<H>, InsertError<H>> {
+        let refuse = |kind: io::ErrorKind, why: String, chan, handler| {
+            Err(InsertError::new(io::Error::new(kind, why), chan, handler))
+        };
         let Some(fd) = chan.fileno() else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot add a channel with no descriptor to the map",
-            ));
+            let why = "cannot add a channel with no descriptor to the map".to_string();
+            return refuse(io::ErrorKind::InvalidInput, why, chan, handler);
         };
         if chan.closed() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot add a closed channel to the map",
-            ));
+            let why = "cannot add a closed channel to the map".to_string();
+            return refuse(io::ErrorKind::InvalidInput, why, chan, handler);
         }
-        let registry = self.registry()?;
+        let registry = match self.registry() {
+            Ok(r) => r,
+            Err(e) => return Err(InsertError::new(e, chan, handler)),
+        };
         let Some(key) = self.entries.next_key() else {
-            return Err(io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                "socket map is full",
-            ));
+            let why = "socket map is full".to_string();
+            return refuse(io::ErrorKind::OutOfMemory, why, chan, handler);
         };
         let id = self.id_of(key);
         let mut state = LoopState::new();
@@ -245,10 +251,8 @@ impl SocketMap {
                 state.ready = ready::READ | ready::WRITE;
             }
             Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot register descriptor {fd} with the loop: {e}"),
-                ));
+                let why = format!("cannot register descriptor {fd} with the loop: {e}");
+                return refuse(e.kind(), why, chan, handler);
             }
         }
         chan.name = std::any::type_name::<H>();
@@ -256,14 +260,21 @@ impl SocketMap {
         chan.take_notes();
         let entry = Entry {
             chan,
-            handler: Some(Box::new(handler)),
+            handler: None,
+            handler_type: TypeId::of::<H>(),
             state,
         };
-        if self.entries.insert(entry).is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                "socket map is full",
-            ));
+        // The slot is the one `next_key` gave: the insert cannot fail now.
+        if let Err(entry) = self.entries.insert(entry) {
+            let mut chan = entry.chan;
+            if let Some(reg) = chan.registration.take() {
+                reg.remove(fd);
+            }
+            let why = "socket map is full".to_string();
+            return refuse(io::ErrorKind::OutOfMemory, why, chan, handler);
+        }
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.handler = Some(Box::new(handler));
         }
         self.open += 1;
         self.mark_active(id);
@@ -272,7 +283,7 @@ impl SocketMap {
             // A channel that joins a map shutting down flushes and closes with the rest.
             self.shutdown_channel(id);
         }
-        Ok(id)
+        Ok(Handle::new(id))
     }
 
     /// The entry of `id`, closed or not (a closed channel's slot lives until its running
@@ -301,8 +312,8 @@ impl SocketMap {
     }
 
     /// Whether `id` names a channel in this map (not closed, not stale, not another map's).
-    pub fn contains(&self, id: ChannelId) -> bool {
-        self.open_entry(id).is_some()
+    pub fn contains(&self, id: impl Into<ChannelId>) -> bool {
+        self.open_entry(id.into()).is_some()
     }
 
     /// The ids of all channels, in slot order.
@@ -319,47 +330,99 @@ impl SocketMap {
     }
 
     /// The core part of channel `id`, or `None` for a stale id.
-    pub fn channel(&self, id: ChannelId) -> Option<&Channel> {
-        self.open_entry(id).map(|e| &e.chan)
+    pub fn channel(&self, id: impl Into<ChannelId>) -> Option<&Channel> {
+        self.open_entry(id.into()).map(|e| &e.chan)
     }
 
     /// The core part of channel `id`, to operate on it (send to it, close it...). The
     /// channel's predicates are asked again on the next pass.
-    pub fn channel_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
+    pub fn channel_mut(&mut self, id: impl Into<ChannelId>) -> Option<&mut Channel> {
+        let id = id.into();
         self.mark_touched(id);
         self.open_entry_mut(id).map(|e| &mut e.chan)
     }
 
-    /// The handler of channel `id` as its concrete type `H`; `None` for a stale id, another
-    /// type, or the channel whose handler is running now. Its predicates are asked again on
-    /// the next pass.
-    pub fn handler_mut<H: Dispatcher>(&mut self, id: ChannelId) -> Option<&mut H> {
-        self.get_mut::<H>(id).map(|(h, _)| h)
+    /// The handler of a channel, as its own type. Its predicates are asked again on the
+    /// next pass.
+    ///
+    /// # Errors
+    /// [`LookupError::Gone`] once the channel closed, [`LookupError::Running`] for the
+    /// channel whose handler is running now (the caller itself: use its context),
+    /// [`LookupError::OtherMap`] for another map's handle.
+    pub fn handler_mut<H: Dispatcher>(&mut self, handle: Handle<H>) -> Result<&mut H, LookupError> {
+        self.get_mut(handle).map(|(h, _)| h)
     }
 
-    /// Handler (as `H`) and core of channel `id` together; see
+    /// Handler (as its own type) and core of a channel together; see
     /// [`handler_mut`](Self::handler_mut).
-    pub fn get_mut<H: Dispatcher>(&mut self, id: ChannelId) -> Option<(&mut H, &mut Channel)> {
+    ///
+    /// # Errors
+    /// As [`handler_mut`](Self::handler_mut).
+    pub fn get_mut<H: Dispatcher>(
+        &mut self,
+        handle: Handle<H>,
+    ) -> Result<(&mut H, &mut Channel), LookupError> {
+        let id = handle.id();
+        self.lookup(id, TypeId::of::<H>(), std::any::type_name::<H>())?;
         self.mark_touched(id);
-        let entry = self.open_entry_mut(id)?;
-        let handler: &mut dyn Any = entry.handler.as_deref_mut()?;
-        Some((handler.downcast_mut::<H>()?, &mut entry.chan))
+        let Some(entry) = self.open_entry_mut(id) else {
+            return Err(LookupError::Gone(id));
+        };
+        let Some(handler) = entry.handler.as_deref_mut() else {
+            return Err(LookupError::Running(id));
+        };
+        let handler: &mut dyn Any = handler;
+        match handler.downcast_mut::<H>() {
+            Some(h) => Ok((h, &mut entry.chan)),
+            // `lookup` checked the type.
+            None => Err(LookupError::Gone(id)),
+        }
+    }
+
+    /// The typed handle of channel `id`, once its handler is known to be an `H`: for an id
+    /// taken from a [`Context`](crate::Context) (`ctx.id()`) or kept untyped.
+    ///
+    /// # Errors
+    /// [`LookupError::WrongType`] when the handler is not an `H`; otherwise as
+    /// [`handler_mut`](Self::handler_mut) (but a running handler's handle is given).
+    pub fn handle<H: Dispatcher>(&self, id: ChannelId) -> Result<Handle<H>, LookupError> {
+        self.lookup(id, TypeId::of::<H>(), std::any::type_name::<H>())?;
+        Ok(Handle::new(id))
+    }
+
+    /// Checks that `id` names an open channel whose handler has type `ty`.
+    fn lookup(&self, id: ChannelId, ty: TypeId, expected: &'static str) -> Result<(), LookupError> {
+        if id.map != self.id {
+            return Err(LookupError::OtherMap(id));
+        }
+        let Some(entry) = self.open_entry(id) else {
+            return Err(LookupError::Gone(id));
+        };
+        if entry.handler_type != ty {
+            return Err(LookupError::WrongType {
+                id,
+                expected,
+                actual: entry.chan.name,
+            });
+        }
+        Ok(())
     }
 
     /// Whether channel `id` is closing: its handler asked to close once its output is
     /// sent ([`Context::close_when_done`](crate::Context::close_when_done)), or it is
     /// closed (`true` for a stale id too). A layer takes no more output for it then (a
     /// flush for a shutdown or for the peer's end of stream still does).
-    pub fn is_closing(&self, id: ChannelId) -> bool {
-        self.open_entry(id).is_none_or(|e| e.state.done_asked)
+    pub fn is_closing(&self, id: impl Into<ChannelId>) -> bool {
+        self.open_entry(id.into())
+            .is_none_or(|e| e.state.done_asked)
     }
 
     /// Tells the loop that channel `id`'s `readable` / `writable` answers may have changed
     /// for reasons outside the channel (another channel queued output for it, say). Handlers
     /// reached through [`channel_mut`](Self::channel_mut) or
     /// [`handler_mut`](Self::handler_mut) are touched already. Unknown ids are ignored.
-    pub fn touch(&mut self, id: ChannelId) {
-        self.mark_touched(id);
+    pub fn touch(&mut self, id: impl Into<ChannelId>) {
+        self.mark_touched(id.into());
     }
 
     /// Puts channel `id` on the active list with its predicates to be asked again.
@@ -492,7 +555,8 @@ impl SocketMap {
     ///
     /// # Errors
     /// `NotFound` for a stale id or one of another map; the send's own errors otherwise.
-    pub fn push(&mut self, id: ChannelId, data: impl IntoBytes) -> io::Result<usize> {
+    pub fn push(&mut self, id: impl Into<ChannelId>, data: impl IntoBytes) -> io::Result<usize> {
+        let id = id.into();
         match self.channel_mut(id) {
             Some(chan) => chan.push(data),
             None => Err(self.stale(id)),
@@ -520,7 +584,8 @@ impl SocketMap {
     /// # Errors
     /// The error of `close(2)`, as [`Channel::close`]; `InvalidInput` for an id of another
     /// map (nothing is closed).
-    pub fn close(&mut self, id: ChannelId) -> io::Result<()> {
+    pub fn close(&mut self, id: impl Into<ChannelId>) -> io::Result<()> {
+        let id = id.into();
         if id.map != self.id {
             return Err(self.stale(id));
         }

@@ -14,7 +14,7 @@ fn keepalive(map: &mut SocketMap) -> ChannelId {
     chan.bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
         .unwrap();
     chan.listen(1).unwrap();
-    map.insert(chan, DefaultDispatcher).unwrap()
+    map.insert(chan, DefaultDispatcher).unwrap().id()
 }
 
 fn run_until(map: &mut SocketMap, use_poll: bool, done: impl Fn(&SocketMap) -> bool) {

@@ -24,7 +24,9 @@
 //! exceeded"), and a burst that a reading user takes within the second does not close
 //! it.
 
-use asyncore_chat::{push_to, AsyncChat, ChatContext, ChatError, ChatHandler, Terminator};
+use asyncore_chat::{
+    push_to, AsyncChat, ChatContext, ChatError, ChatHandle, ChatHandler, Terminator,
+};
 use asyncore_core::{
     BoxError, Channel, ChannelId, Context, Dispatcher, HandlerResult, SockAddr, Socket, SocketMap,
     TimerAction,
@@ -54,7 +56,7 @@ const HARD_FACTOR: usize = 16;
 /// Who is in the room, shared by every user's handler on the loop's thread.
 #[derive(Debug, Default)]
 pub struct Room {
-    names: BTreeMap<ChannelId, String>,
+    names: BTreeMap<User, String>,
     next_guest: u64,
     max_queued: usize,
     /// The notices of this pass, each with the user it is about (who does not get it).
@@ -65,11 +67,14 @@ pub struct Room {
     /// A flush of `notices` is scheduled for the end of the pass.
     flush_due: bool,
     /// The users that had more than `max_queued` bytes waiting at the last check.
-    over: BTreeSet<ChannelId>,
+    over: BTreeSet<User>,
 }
 
 /// The room as every handler holds it.
 type SharedRoom = Rc<RefCell<Room>>;
+
+/// A user's channel.
+type User = ChatHandle<ChatUser>;
 
 impl Room {
     fn taken(&self, name: &str) -> bool {
@@ -85,8 +90,8 @@ impl Room {
 }
 
 /// The bytes waiting for user `id`, or `None` for a user no longer in the map.
-fn queued(map: &mut SocketMap, id: ChannelId) -> Option<usize> {
-    let (chat, chan) = map.get_mut::<AsyncChat<ChatUser>>(id)?;
+fn queued(map: &mut SocketMap, id: User) -> Option<usize> {
+    let (chat, chan) = map.get_mut(id).ok()?;
     Some(chat.queued_output(chan))
 }
 
@@ -98,10 +103,10 @@ fn broadcast(room: &SharedRoom, map: &mut SocketMap, except: ChannelId, line: &B
         let r = room.borrow();
         let hard = r.max_queued.saturating_mul(HARD_FACTOR);
         for &id in r.names.keys().filter(|&&id| id != except) {
-            match push_to::<ChatUser>(map, id, line.clone()) {
+            match push_to(map, id, line.clone()) {
                 Ok(queued) if queued > hard => behind.push(id),
                 // NotFound: the running user (the caller pushes to it).
-                Ok(_) | Err(ChatError::Closing | ChatError::NotFound(_)) => {}
+                Ok(_) | Err(ChatError::Closing | ChatError::Unavailable(_)) => {}
                 Err(e) => log::debug!("broadcast to {id} failed: {e}"),
             }
         }
@@ -137,12 +142,12 @@ fn flush_notices(room: &SharedRoom, map: &mut SocketMap) {
             return;
         }
         let everyone = concat(notices.iter().map(|(_, line)| line));
-        let ids: Vec<ChannelId> = room.borrow().names.keys().copied().collect();
+        let ids: Vec<User> = room.borrow().names.keys().copied().collect();
         for id in ids {
             // Most users get every notice, as one shared buffer; a user who joined during
             // the pass gets those after its join, and a user a notice is about does not
             // get that one.
-            let since = fresh.get(&id).copied().unwrap_or(0);
+            let since = fresh.get(&id.id()).copied().unwrap_or(0);
             let data = if since > 0 || notices.iter().any(|(about, _)| *about == id) {
                 let mine = notices[since..].iter().filter(|(a, _)| *a != id);
                 concat(mine.map(|(_, line)| line))
@@ -152,9 +157,9 @@ fn flush_notices(room: &SharedRoom, map: &mut SocketMap) {
             if data.is_empty() {
                 continue;
             }
-            match push_to::<ChatUser>(map, id, data) {
+            match push_to(map, id, data) {
                 Ok(queued) if queued > hard => drop_behind(room, map, id),
-                Ok(_) | Err(ChatError::Closing | ChatError::NotFound(_)) => {}
+                Ok(_) | Err(ChatError::Closing | ChatError::Unavailable(_)) => {}
                 Err(e) => log::debug!("notice to {id} failed: {e}"),
             }
         }
@@ -170,7 +175,7 @@ fn concat<'a>(lines: impl Iterator<Item = &'a Bytes>) -> Bytes {
 }
 
 /// Closes user `id`, too far behind, and tells the others.
-fn drop_behind(room: &SharedRoom, map: &mut SocketMap, id: ChannelId) {
+fn drop_behind(room: &SharedRoom, map: &mut SocketMap, id: User) {
     let Some(name) = room.borrow_mut().names.remove(&id) else {
         return;
     };
@@ -182,7 +187,7 @@ fn drop_behind(room: &SharedRoom, map: &mut SocketMap, id: ChannelId) {
     announce(
         room,
         map,
-        id,
+        id.id(),
         Bytes::from(format!("* {name} left (too far behind)\n")),
     );
 }
@@ -191,7 +196,7 @@ fn drop_behind(room: &SharedRoom, map: &mut SocketMap, id: ChannelId) {
 /// at this check and at the one before.
 fn check_behind(room: &SharedRoom, map: &mut SocketMap) {
     let max = room.borrow().max_queued;
-    let ids: Vec<ChannelId> = room.borrow().names.keys().copied().collect();
+    let ids: Vec<User> = room.borrow().names.keys().copied().collect();
     for id in ids {
         let over = queued(map, id).is_some_and(|q| q > max);
         let was_over = room.borrow().over.contains(&id);
@@ -338,7 +343,9 @@ impl ChatUser {
                     return chat.push("* error: name taken\n");
                 }
                 let old = std::mem::replace(&mut self.name, arg.to_string());
-                self.room.borrow_mut().names.insert(me, self.name.clone());
+                if let Some(name) = self.room.borrow_mut().names.get_mut(&me) {
+                    name.clone_from(&self.name);
+                }
                 chat.channel_mut().set_tag(&self.name);
                 chat.push(format!("* you are {}\n", self.name))?;
                 let note = Bytes::from(format!("* {old} is now {}\n", self.name));
@@ -372,16 +379,16 @@ impl ChatUser {
 impl ChatHandler for ChatUser {
     /// Joins the room as the channel joins the map: the welcome, then the others told.
     fn handle_added(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
-        let me = chat.id();
+        let me: User = chat.handle::<ChatUser>()?;
         {
             let mut room = self.room.borrow_mut();
             room.names.insert(me, self.name.clone());
             let since = room.notices.len();
-            room.fresh.insert(me, since);
+            room.fresh.insert(me.id(), since);
         }
         chat.push(format!("* welcome {}\n", self.name))?;
         let note = Bytes::from(format!("* {} joined\n", self.name));
-        announce(&self.room, chat.map(), me, note);
+        announce(&self.room, chat.map(), me.id(), note);
         Ok(())
     }
 

@@ -6,10 +6,10 @@ mod asynchat_util;
 
 use asynchat_util::{pair, read_available, run_passes, run_until, write_some};
 use asyncore_chat::{
-    push_to, AsyncChat, Bytes, ChatContext, ChatError, ChatHandler, Producer, SimpleProducer,
-    Terminator, Watermarks,
+    push_to, AsyncChat, Bytes, ChatContext, ChatError, ChatHandle, ChatHandler, Producer,
+    SimpleProducer, Terminator, Watermarks,
 };
-use asyncore_core::{BoxError, ChannelId, HandlerResult, SocketMap};
+use asyncore_core::{BoxError, HandlerResult, SocketMap};
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::rc::Rc;
@@ -141,8 +141,8 @@ const REPLY: usize = 4096;
 const REQUESTS: usize = 1000;
 
 /// Queued output of the `Big` channel `id`.
-fn queued(map: &mut SocketMap, id: ChannelId) -> (usize, bool) {
-    let (chat, chan) = map.get_mut::<AsyncChat<Big>>(id).expect("channel");
+fn queued(map: &mut SocketMap, id: ChatHandle<Big>) -> (usize, bool) {
+    let (chat, chan) = map.get_mut(id).expect("channel");
     (chat.queued_output(chan), chat.framer().is_paused())
 }
 
@@ -347,7 +347,7 @@ on_both_backends!(push_after_close_when_done_is_an_error, |use_poll| {
 
 /// A chat room: each line goes to every other member.
 struct Member {
-    room: Rc<RefCell<Vec<ChannelId>>>,
+    room: Rc<RefCell<Vec<ChatHandle<Member>>>>,
     errors: Rc<RefCell<Vec<String>>>,
 }
 
@@ -356,8 +356,8 @@ impl ChatHandler for Member {
         let mut line = chat.take_data().to_vec();
         line.push(b'\n');
         let line = Bytes::from(line);
-        let me = chat.id();
-        let others: Vec<ChannelId> = self
+        let me = chat.handle::<Member>()?;
+        let others: Vec<ChatHandle<Member>> = self
             .room
             .borrow()
             .iter()
@@ -365,10 +365,10 @@ impl ChatHandler for Member {
             .filter(|&id| id != me)
             .collect();
         for id in others {
-            push_to::<Member>(chat.map(), id, line.clone())?;
+            push_to(chat.map(), id, line.clone())?;
         }
         // Pushing to yourself through the map is refused (your handler is running).
-        if let Err(e) = push_to::<Member>(chat.map(), me, line) {
+        if let Err(e) = push_to(chat.map(), me, line) {
             self.errors.borrow_mut().push(e.to_string());
         }
         Ok(())
@@ -416,27 +416,28 @@ on_both_backends!(push_to_broadcasts_to_other_channels, |use_poll| {
     let me = room.borrow()[0];
     assert_eq!(
         *errors.borrow(),
-        [format!("no async_chat channel {me} in the map")]
+        [format!(
+            "cannot push: channel {me}'s handler is running: reach it through its own context"
+        )]
     );
     // push_to returns what is now queued for the target, for a caller that bounds it.
     let one = room.borrow()[1];
-    assert_eq!(
-        super::push_to::<super::Member>(&mut map, one, "x").unwrap(),
-        1
-    );
-    assert_eq!(
-        super::push_to::<super::Member>(&mut map, one, "yz").unwrap(),
-        3
-    );
+    assert_eq!(super::push_to(&mut map, one, "x").unwrap(), 1);
+    assert_eq!(super::push_to(&mut map, one, "yz").unwrap(), 3);
     // A stale id is refused too.
     map.close(room.borrow()[2]).unwrap();
-    let stale = super::push_to::<super::Member>(&mut map, room.borrow()[2], "x");
-    assert!(matches!(stale, Err(super::ChatError::NotFound(_))));
+    let stale = super::push_to(&mut map, room.borrow()[2], "x");
+    assert!(matches!(
+        stale,
+        Err(super::ChatError::Unavailable(
+            asyncore_core::LookupError::Gone(_)
+        ))
+    ));
 });
 
 /// Relays each line to the channel `to`, through the map.
 struct Relay {
-    to: Option<ChannelId>,
+    to: Option<ChatHandle<Relay>>,
 }
 
 impl ChatHandler for Relay {
@@ -444,7 +445,7 @@ impl ChatHandler for Relay {
         let mut line = chat.take_data().to_vec();
         line.push(b'\n');
         if let Some(to) = self.to {
-            push_to::<Relay>(chat.map(), to, line)?;
+            push_to(chat.map(), to, line)?;
         }
         Ok(())
     }

@@ -182,12 +182,12 @@ mod adopt {
     fn closed_channel() {
         let mut map = SocketMap::new();
         let err = map.insert(Channel::new(), DefaultDispatcher).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(err.error().kind(), ErrorKind::InvalidInput, "{err}");
         let (a, _b) = socketpair();
         let mut chan = Channel::from_socket(a).unwrap();
         chan.close().unwrap();
         let err = map.insert(chan, DefaultDispatcher).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(err.error().kind(), ErrorKind::InvalidInput, "{err}");
         assert!(map.is_empty());
         assert!(map.ids().is_empty());
     }

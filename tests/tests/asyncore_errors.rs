@@ -63,7 +63,7 @@ fn add(map: &mut SocketMap, handler: Handler) -> (ChannelId, std::os::unix::net:
         .insert(Channel::from_socket(a).unwrap(), handler)
         .unwrap();
     (
-        id,
+        id.id(),
         std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(b)),
     )
 }

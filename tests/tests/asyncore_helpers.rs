@@ -6,7 +6,8 @@ mod util;
 
 use asyncore_core::{
     close_all, readwrite, strerror, with_socket_map, BoxError, Channel, ChannelId, Context,
-    DefaultDispatcher, Dispatcher, Domain, ExitNow, HandlerResult, LogType, SocketMap, Type,
+    DefaultDispatcher, Dispatcher, Domain, ExitNow, Handle, HandlerResult, LogType, SocketMap,
+    Type,
 };
 use log::Level;
 use std::io::Read;
@@ -96,7 +97,7 @@ impl Dispatcher for CrashingDummy {
 
 /// A map with one channel (one end of a connected socketpair) handled by `handler`; the
 /// other end is returned so that it stays open.
-fn one_channel<H: Dispatcher>(handler: H) -> (SocketMap, ChannelId, asyncore_core::Socket) {
+fn one_channel<H: Dispatcher>(handler: H) -> (SocketMap, Handle<H>, asyncore_core::Socket) {
     let (a, b) = socketpair();
     let mut map = SocketMap::new();
     let id = map
@@ -192,7 +193,12 @@ fn closeall_check(
 fn closeall() {
     let map = std::cell::RefCell::new(SocketMap::new());
     closeall_check(
-        |chan| map.borrow_mut().insert(chan, DefaultDispatcher).unwrap(),
+        |chan| {
+            map.borrow_mut()
+                .insert(chan, DefaultDispatcher)
+                .unwrap()
+                .id()
+        },
         || close_all(Some(&mut map.borrow_mut()), false).unwrap(),
         || map.borrow().len(),
     );
@@ -203,7 +209,11 @@ fn closeall() {
 #[test]
 fn closeall_default() {
     closeall_check(
-        |chan| with_socket_map(|m| m.insert(chan, DefaultDispatcher)).unwrap(),
+        |chan| {
+            with_socket_map(|m| m.insert(chan, DefaultDispatcher))
+                .unwrap()
+                .id()
+        },
         || close_all(None, false).unwrap(),
         || with_socket_map(|m| m.len()),
     );

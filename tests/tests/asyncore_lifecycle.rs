@@ -5,8 +5,8 @@
 mod util;
 
 use asyncore_core::{
-    Channel, ChannelId, Context, DefaultDispatcher, Dispatcher, HandlerResult, Socket, SocketMap,
-    Type,
+    Channel, ChannelId, Context, DefaultDispatcher, Dispatcher, HandlerResult, LookupError, Socket,
+    SocketMap, Type,
 };
 use std::cell::RefCell;
 use std::io::Write;
@@ -80,7 +80,7 @@ fn added_during_pass(backend: Backend) {
                 let counting = Counting::default();
                 let reads = counting.reads.clone();
                 let id = ctx.insert(chan, counting).unwrap();
-                *slot.borrow_mut() = Some((id, reads, peer));
+                *slot.borrow_mut() = Some((id.id(), reads, peer));
             }),
         },
     )
@@ -117,7 +117,7 @@ fn closed_during_pass(backend: Backend) {
                 let id = ctx
                     .insert(Channel::from_socket(a).unwrap(), counting)
                     .unwrap();
-                *n.borrow_mut() = Some((id, reads, b));
+                *n.borrow_mut() = Some((id.id(), reads, b));
             }),
         },
     )
@@ -128,7 +128,7 @@ fn closed_during_pass(backend: Backend) {
     let (victim_reads, victim_closes) =
         (victim_handler.reads.clone(), victim_handler.closes.clone());
     let vid = map.insert(victim, victim_handler).unwrap();
-    *victim_id.borrow_mut() = Some(vid);
+    *victim_id.borrow_mut() = Some(vid.id());
 
     util::run_until(&mut map, backend, "the actor", |_| {
         newcomer.borrow().is_some()
@@ -168,11 +168,18 @@ fn stale_id() {
     let new = map
         .insert(Channel::from_socket(b).unwrap(), Counting::default())
         .unwrap();
-    assert_ne!(old, new);
+    assert_ne!(old.id(), new.id());
     assert!(!map.contains(old));
     assert!(map.channel(old).is_none());
     assert!(map.channel_mut(old).is_none());
-    assert!(map.handler_mut::<Counting>(old).is_none());
+    assert_eq!(
+        map.handler_mut(old).err(),
+        Some(LookupError::Gone(old.id()))
+    );
+    assert_eq!(
+        map.handle::<Counting>(old.id()),
+        Err(LookupError::Gone(old.id()))
+    );
     assert_eq!(
         map.push(old, "spam").unwrap_err().kind(),
         std::io::ErrorKind::NotFound

@@ -260,7 +260,7 @@ fn open(model: &Rc<Model>, map: &mut SocketMap, size: usize) -> io::Result<()> {
     };
     let id = map.insert(Channel::from_socket(chan)?, probe)?;
     model.tracks.borrow_mut().push(Track {
-        id,
+        id: id.id(),
         peer: Some(peer),
         sent: Vec::new(),
         half_closed: false,

@@ -6,8 +6,8 @@
 mod util;
 
 use asyncore_core::{
-    Channel, ChannelId, Context, Dispatcher, Domain, ExitNow, HandlerResult, Loop, LoopError,
-    PanicError, SockAddr, Socket, SocketMap, TimerId, Type,
+    Channel, ChannelId, Context, Dispatcher, Domain, ExitNow, HandlerResult, LookupError, Loop,
+    LoopError, PanicError, SockAddr, Socket, SocketMap, TimerId, Type,
 };
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
@@ -126,7 +126,7 @@ fn probe(map: &mut SocketMap, fault: Fault) -> (ChannelId, Rc<Seen>, Socket) {
             Probe::new(&seen, fault),
         )
         .unwrap();
-    (id, seen, theirs)
+    (id.id(), seen, theirs)
 }
 
 /// Runs one pass at a time until `done`, or fails at the deadline; an `ExitNow` from a
@@ -377,7 +377,10 @@ fn a_channel_id_of_another_map_is_refused() {
     assert!(!map_b.contains(id_a));
     assert!(map_b.channel(id_a).is_none());
     assert!(map_b.channel_mut(id_a).is_none());
-    assert!(map_b.handler_mut::<Probe>(id_a).is_none());
+    assert_eq!(
+        map_b.handle::<Probe>(id_a),
+        Err(LookupError::OtherMap(id_a))
+    );
     assert!(map_b.push(id_a, &b"x"[..]).is_err());
     assert!(map_b.set_timer(id_a, Duration::from_secs(1)).is_err());
     assert!(map_b

@@ -359,3 +359,78 @@ on_both_backends!(
     close_when_done_before_insert_follows_the_greeting,
     super::close_when_done_before_insert_follows_the_greeting
 );
+
+/// Looks itself up through the map from inside its own callback.
+struct SelfSeeker {
+    seen: Rc<RefCell<Option<asyncore_core::LookupError>>>,
+}
+
+impl Dispatcher for SelfSeeker {
+    fn writable(&self, _chan: &Channel) -> bool {
+        false
+    }
+
+    fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        ctx.recv(&mut [0u8; 8])?;
+        let me = ctx.handle::<SelfSeeker>()?;
+        *self.seen.borrow_mut() = ctx.map().get_mut(me).err();
+        Ok(())
+    }
+}
+
+/// A typed handle reaches its handler as its own type, and when it cannot, the error says
+/// why: the channel closed, it is the one running, or the handle is another map's; an
+/// untyped id asked for the wrong type says that. (Before, all of these were the same
+/// `None` / `NotFound`.)
+#[test]
+fn a_handle_reaches_its_handler_or_says_why_not() {
+    use asyncore_core::LookupError;
+    let mut map = SocketMap::new();
+    let (chan, mut peer) = pair();
+    let seen = Rc::new(RefCell::new(None));
+    let me = map.insert(chan, SelfSeeker { seen: seen.clone() }).unwrap();
+    assert!(map.get_mut(me).is_ok(), "reached between passes");
+    peer.write_all(b"x").unwrap();
+    run_until(&mut map, false, |_| seen.borrow().is_some());
+    assert_eq!(*seen.borrow(), Some(LookupError::Running(me.id())));
+
+    assert!(matches!(
+        map.handle::<asyncore_core::DefaultDispatcher>(me.id()),
+        Err(LookupError::WrongType { .. })
+    ));
+    assert_eq!(map.handle::<SelfSeeker>(me.id()), Ok(me));
+
+    let other = SocketMap::new();
+    assert_eq!(
+        other.handle::<SelfSeeker>(me.id()),
+        Err(LookupError::OtherMap(me.id()))
+    );
+
+    map.close(me).unwrap();
+    assert_eq!(map.get_mut(me).err(), Some(LookupError::Gone(me.id())));
+}
+
+/// A channel the map refuses comes back with its handler, so that the program can still
+/// use them (here: the handler's state). (Before, both were dropped.)
+#[test]
+fn a_refused_insert_hands_the_channel_and_handler_back() {
+    let mut map = SocketMap::new();
+    let seen = Rc::new(Seen::default());
+    seen.closes.set(7);
+    let err = map
+        .insert(
+            Channel::new(), // no descriptor
+            AsyncChat::new(Streamer { seen: seen.clone() }),
+        )
+        .unwrap_err();
+    assert_eq!(err.error().kind(), std::io::ErrorKind::InvalidInput);
+    let (error, channel, handler) = err.into_parts();
+    assert!(error.to_string().contains("no descriptor"), "{error}");
+    assert!(channel.fileno().is_none());
+    assert_eq!(
+        handler.get_ref().seen.closes.get(),
+        7,
+        "the very handler comes back"
+    );
+    assert!(map.is_empty());
+}

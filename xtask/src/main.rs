@@ -76,6 +76,51 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
+/// Removes what an earlier `cargo package` left of our own crates: the copies it unpacked
+/// from its temporary registry into `$CARGO_HOME/registry/src`, and its build directory
+/// ([`PACKAGE_TARGET`]). Cargo takes a registry crate of one version to be immutable (it
+/// unpacks and builds it once), so after a change (the version stays 0.1.0) the next
+/// verification would build the dependent crates against the old one. The crates.io
+/// registry's directory is left alone.
+fn forget_packaged_crates() {
+    let _ = std::fs::remove_dir_all(project_root().join(PACKAGE_TARGET));
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        if registry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("index.crates.io")
+        {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            if ["asyncore-core-", "asyncore-chat-", "asyncore-file-"]
+                .iter()
+                .any(|p| name.starts_with(p))
+            {
+                let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
+}
+
+/// Where `cargo package` builds: a directory of its own, emptied before each run (see
+/// [`forget_packaged_crates`]), so that it never mixes our crates' registry copies of
+/// one run with another's.
+const PACKAGE_TARGET: &str = "target/package-build";
+
 /// The toolchain of the workspace's `rust-version`: the library crates must build with it.
 const MSRV: &str = "1.87";
 
@@ -90,9 +135,10 @@ fn check_release() -> Result<(), String> {
             "Cargo.toml's rust-version is not {MSRV}, the toolchain xtask checks"
         ));
     }
+    forget_packaged_crates();
     let mut args = vec!["package", "--allow-dirty"];
     args.extend(LIBRARIES);
-    run_cargo(&args, &[])?;
+    run_cargo(&args, &[("CARGO_TARGET_DIR", PACKAGE_TARGET)])?;
     // Through rustup (the `cargo` running xtask is one toolchain's own binary), in a
     // target directory of its own, so that neither toolchain rebuilds the other's work.
     let mut args = vec!["run", MSRV, "cargo", "check"];

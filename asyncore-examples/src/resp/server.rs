@@ -398,13 +398,21 @@ impl ChatHandler for RespConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use asyncore_core::{ChannelId, Loop, SocketMap};
+    use asyncore_chat::ChatHandle;
+    use asyncore_core::{Loop, SocketMap};
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     use std::time::Duration;
 
     /// A connection over a socket pair, in its own map.
-    fn connection(settings: Settings) -> (SocketMap, UnixStream, SharedStore, ChannelId) {
+    fn connection(
+        settings: Settings,
+    ) -> (
+        SocketMap,
+        UnixStream,
+        SharedStore,
+        ChatHandle<RespConnection>,
+    ) {
         let (ours, theirs) = UnixStream::pair().expect("socket pair");
         let store = SharedStore::default();
         let sock = Socket::from(std::os::fd::OwnedFd::from(ours));
@@ -463,9 +471,7 @@ mod tests {
                 .run(&mut map)
                 .expect("loop");
         }
-        let (chat, chan) = map
-            .get_mut::<AsyncChat<RespConnection>>(id)
-            .expect("the connection");
+        let (chat, chan) = map.get_mut(id).expect("the connection");
         assert!(chat.framer().is_paused(), "reading paused");
         assert!(!chat.framer().pending().is_empty(), "requests wait unread");
         // One reply went over the high watermark; no other was made.

@@ -107,7 +107,7 @@ impl Dispatcher for EchoListener {
             sent: 0,
         };
         let id = ctx.insert(Channel::from_socket(sock)?, conn)?;
-        self.state.borrow_mut().conn = Some(id);
+        self.state.borrow_mut().conn = Some(id.id());
         ctx.close()?;
         Ok(())
     }

@@ -3,15 +3,15 @@
 
 use asyncore_chat::{
     find_prefix_at_end, push_to, simple_producer, AsyncChat, Bytes, ChatContext, ChatError,
-    ChatHandler, FrameSink, FrameVec, Framer, Framing, Producer, SimpleProducer, Terminator,
-    Watermarks, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_INPUT, SIMPLE_PRODUCER_BUFFER_SIZE,
+    ChatHandle, ChatHandler, FrameSink, FrameVec, Framer, Framing, Producer, SimpleProducer,
+    Terminator, Watermarks, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_INPUT, SIMPLE_PRODUCER_BUFFER_SIZE,
 };
 use asyncore_core::{
     close_all, loop_, readwrite, strerror, tuning, with_socket_map, BoxError, Channel, ChannelId,
     Context, DefaultDispatcher, Dispatcher, DispatcherWithSend, DisplayAddr, Domain, ExitNow,
-    HandlerResult, LogType, Loop, LoopError, LoopGroup, PanicError, RawIo, SendQueue, SockAddr,
-    Socket, SocketMap, TimerAction, TimerId, Type, Waker, DEFAULT_LINGER, DEFAULT_MAX_SEND,
-    DEFAULT_TIMEOUT,
+    Handle, HandlerResult, InsertError, LogType, LookupError, Loop, LoopError, LoopGroup,
+    PanicError, RawIo, SendQueue, SockAddr, Socket, SocketMap, TimerAction, TimerId, Type, Waker,
+    DEFAULT_LINGER, DEFAULT_MAX_SEND, DEFAULT_TIMEOUT,
 };
 use asyncore_file::{file_dispatcher, file_dispatcher_from_raw_fd, FileWrapper};
 use std::fs::File;
@@ -205,20 +205,24 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     ty!(SocketMap);
     val!(SocketMap::new);
     val!(SocketMap::insert::<DefaultDispatcher>);
-    val!(SocketMap::close);
+    val!(SocketMap::close => fn(&mut SocketMap, ChannelId) -> io::Result<()>);
     val!(SocketMap::close_all);
     val!(SocketMap::push => fn(&mut SocketMap, ChannelId, Bytes) -> io::Result<usize>);
-    val!(SocketMap::touch);
+    val!(SocketMap::touch => fn(&mut SocketMap, ChannelId));
     val!(SocketMap::stop);
-    val!(SocketMap::channel_mut);
+    val!(SocketMap::channel_mut => fn(&mut SocketMap, ChannelId) -> Option<&mut Channel>);
     val!(SocketMap::handler_mut::<DefaultDispatcher>);
     val!(SocketMap::get_mut::<DefaultDispatcher>);
     val!(SocketMap::stats);
+    val!(SocketMap::handle::<DefaultDispatcher>);
+    ty!(Handle<DefaultDispatcher>);
+    ty!(LookupError);
+    ty!(InsertError<DefaultDispatcher>);
     ty!(tuning::LoopStats);
     ty!(ChannelId);
     val!(with_socket_map::<()> => fn(fn(&mut SocketMap)));
     val!(close_all);
-    val!(readwrite);
+    val!(readwrite => fn(&mut SocketMap, ChannelId, i16) -> Result<(), ExitNow>);
     val!(strerror);
     ty!(ExitNow);
     val!(ExitNow::new => fn(String) -> ExitNow);
@@ -250,6 +254,7 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(Context::close);
     val!(Context::map);
     val!(Context::id);
+    val!(Context::handle::<DefaultDispatcher>);
     val!(Context::log);
     val!(Context::log_info);
     val!(Context::log_error);
@@ -303,17 +308,17 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(SocketMap::schedule
         => fn(&mut SocketMap, Instant, RepeatingTimer) -> TimerId);
     val!(SocketMap::cancel_timer);
-    val!(SocketMap::set_timer);
-    val!(SocketMap::set_idle_timeout);
+    val!(SocketMap::set_timer => fn(&mut SocketMap, ChannelId, Duration) -> io::Result<TimerId>);
+    val!(SocketMap::set_idle_timeout => fn(&mut SocketMap, ChannelId, Option<Duration>) -> io::Result<()>);
     val!(SocketMap::waker);
     val!(SocketMap::shutdown);
     val!(SocketMap::shutting_down);
-    val!(SocketMap::is_closing);
+    val!(SocketMap::is_closing => fn(&SocketMap, ChannelId) -> bool);
     val!(SocketMap::set_linger);
     val!(DEFAULT_LINGER);
     val!(SocketMap::iter);
     val!(SocketMap::ids);
-    val!(SocketMap::contains);
+    val!(SocketMap::contains => fn(&SocketMap, ChannelId) -> bool);
     ty!(TimerAction);
     ty!(TimerId);
     ty!(Waker);
@@ -383,7 +388,7 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(ChatContext::set_in_buffer_size);
     val!(ChatContext::set_out_buffer_size);
     val!(ChatContext::set_watermarks);
-    val!(push_to::<Probe> => fn(&mut SocketMap, ChannelId, Bytes) -> Result<usize, ChatError>);
+    val!(push_to::<Probe> => fn(&mut SocketMap, ChatHandle<Probe>, Bytes) -> Result<usize, ChatError>);
     ty!(Terminator);
     val!(Terminator::bytes => fn(Bytes) -> Result<Terminator, ChatError>);
     val!(Terminator::LF);

@@ -216,7 +216,7 @@ impl BaseServer {
         let server = BaseServer {
             factory: Box::new(factory),
         };
-        (map.insert(chan, server).unwrap(), address)
+        (map.insert(chan, server).unwrap().id(), address)
     }
 
     /// As [`start`](Self::start), with each connection handled by a plain
@@ -258,7 +258,7 @@ pub fn base_client(
 ) -> ChannelId {
     let mut chan = Channel::create_socket(family.domain(), Type::STREAM).unwrap();
     chan.connect(address.clone()).unwrap();
-    map.insert(chan, handler).unwrap()
+    map.insert(chan, handler).unwrap().id()
 }
 
 /// Runs `backend` until `flag` is set (Python's `loop_waiting_for_flag`).
