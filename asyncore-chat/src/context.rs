@@ -7,10 +7,14 @@ use crate::framer::{FrameSink, Framing};
 use crate::output::{Output, Watermarks};
 use crate::producer::Producer;
 use crate::terminator::Terminator;
-use asyncore_core::{BoxError, Context, HandlerResult, IntoBytes, LookupError};
+use asyncore_core::{
+    BoxError, Channel, ChannelId, Context, HandlerResult, IntoBytes, LogType, LookupError,
+    SocketMap,
+};
 use bytes::Bytes;
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::io;
+use std::time::Duration;
 
 /// A protocol on top of [`AsyncChat`](crate::AsyncChat): the methods a Python
 /// `async_chat` subclass defines.
@@ -183,11 +187,41 @@ pub trait ChatHandler: 'static {
 }
 
 /// What [`ChatHandler`] callbacks get: the framing and output of this `async_chat`
-/// channel, and the core [`Context`] (it dereferences to it, so `chat.map()`, `chat.id()`,
-/// `chat.close()`, `chat.connected()` work as in a plain dispatcher).
+/// channel, and what a protocol may do with the channel under it: its id and handle, the
+/// map (to reach other channels), a read-only view of the channel (addresses, socket
+/// options), closing, timers and logging.
+///
+/// It gives no raw `send` or `recv`: output goes through the queue (`push`), input
+/// through the framer, so that neither can be bypassed by mistake. (A plain
+/// [`Dispatcher`](asyncore_core::Dispatcher)'s [`Context`] is the raw level, and has them.)
 ///
 /// Pushed output is queued and sent when the callback returns (one vectored write for all
 /// the replies to the input of one read), or as the socket drains.
+///
+/// ```
+/// # fn f(chat: &mut asyncore_chat::ChatContext<'_, '_>) -> Result<(), asyncore_chat::ChatError> {
+/// if chat.channel().connected() {
+///     chat.push("+OK\r\n")?; // queued: it goes out after what was pushed before
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A raw send, which would overtake the queued replies, does not compile:
+///
+/// ```compile_fail
+/// # fn f(chat: &mut asyncore_chat::ChatContext<'_, '_>) {
+/// chat.send(b"+OK\r\n"); // no `send` on a ChatContext
+/// # }
+/// ```
+///
+/// Nor does a raw read, which would take input from under the framer:
+///
+/// ```compile_fail
+/// # fn f(chat: &mut asyncore_chat::ChatContext<'_, '_>) {
+/// chat.recv(&mut [0u8; 64]); // no `recv` on a ChatContext
+/// # }
+/// ```
 pub struct ChatContext<'s, 'a> {
     pub(crate) framing: &'s mut Framing,
     pub(crate) state: &'s mut ChatState,
@@ -204,20 +238,76 @@ impl fmt::Debug for ChatContext<'_, '_> {
     }
 }
 
-impl<'a> Deref for ChatContext<'_, 'a> {
-    type Target = Context<'a>;
-    fn deref(&self) -> &Context<'a> {
-        self.ctx
-    }
-}
-
-impl<'a> DerefMut for ChatContext<'_, 'a> {
-    fn deref_mut(&mut self) -> &mut Context<'a> {
-        self.ctx
-    }
-}
-
 impl<'s, 'a> ChatContext<'s, 'a> {
+    /// This channel's id. Python: the channel itself, as a key.
+    pub fn id(&self) -> ChannelId {
+        self.ctx.id()
+    }
+
+    /// The map, to reach other channels (a broadcast through [`push_to`](crate::push_to),
+    /// inserting a channel) and for timers ([`SocketMap::call_later`]). This channel's handler is running: reaching it
+    /// through the map gives [`LookupError::Running`].
+    pub fn map(&mut self) -> &mut SocketMap {
+        self.ctx.map()
+    }
+
+    /// The channel, read-only: its peer's address, whether it is connected, its socket
+    /// (for options). Python: `self.addr`, `self.connected`, `self.socket`.
+    pub fn channel(&self) -> &Channel {
+        self.ctx.channel()
+    }
+
+    /// A tag shown in this channel's description in logs (a user name, say); see
+    /// [`Channel::set_tag`].
+    pub fn set_tag(&mut self, tag: impl Into<String>) {
+        self.ctx.channel_mut().set_tag(tag);
+    }
+
+    /// Closes the channel at once, dropping what is queued, without `handle_close`.
+    /// Python: `self.close()`. To close after the replies, use
+    /// [`close_when_done`](Self::close_when_done).
+    ///
+    /// # Errors
+    /// As [`Context::close`].
+    pub fn close(&mut self) -> io::Result<()> {
+        self.ctx.close()
+    }
+
+    /// Asks for [`ChatHandler::handle_close`] as soon as this callback returns (once per
+    /// channel); see [`Context::request_close`].
+    pub fn request_close(&mut self) {
+        self.ctx.request_close();
+    }
+
+    /// Whether [`close_when_done`](Self::close_when_done) was called (or the channel is
+    /// closed): pushes are refused then.
+    pub fn is_closing(&self) -> bool {
+        self.ctx.is_closing()
+    }
+
+    /// Gives this channel an idle timeout: [`ChatHandler::handle_close`] after `period`
+    /// without traffic (`None`: no timeout); see
+    /// [`SocketMap::set_idle_timeout`](asyncore_core::SocketMap::set_idle_timeout).
+    pub fn set_idle_timeout(&mut self, period: Option<Duration>) {
+        self.ctx.set_idle_timeout(period);
+    }
+
+    /// Logs `message` at debug level with the channel's description. Python:
+    /// `dispatcher.log(message)`.
+    pub fn log(&self, message: &str) {
+        self.ctx.log(message);
+    }
+
+    /// Logs `message` at the level of `kind`. Python: `dispatcher.log_info(message, type)`.
+    pub fn log_info(&self, message: &str, kind: LogType) {
+        self.ctx.log_info(message, kind);
+    }
+
+    /// Logs `err` and its sources at error level, as the default `handle_error` does.
+    pub fn log_error(&self, err: &(dyn std::error::Error + 'static)) {
+        self.ctx.log_error(err);
+    }
+
     /// This channel's typed handle, for the program's records (a chat room's members),
     /// [`push_to`](crate::push_to) and [`SocketMap::get_mut`](asyncore_core::SocketMap::get_mut).
     /// `H` is this channel's protocol, usually `Self` in a [`ChatHandler`] method.

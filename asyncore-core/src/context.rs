@@ -14,6 +14,14 @@ use std::time::{Duration, Instant};
 /// What a handler gets besides `&mut self`: its own channel (the context dereferences to
 /// it, so `ctx.recv(..)`, `ctx.connected()` read as in Python) and the map, to add
 /// channels, reach others by id, or stop the loop.
+///
+/// Why it dereferences to [`Channel`]: a plain [`Dispatcher`] is asyncore's raw level,
+/// where Python's dispatcher *is* the socket wrapper (`self.recv`, `self.send`,
+/// `self.addr`, `self.connected`); a port reads the same with `ctx.` for `self.`, and
+/// nothing stands between a raw handler and its socket that it could bypass. The layers
+/// that do stand there hide it: [`DispatcherWithSend`](crate::DispatcherWithSend) turns
+/// `ctx.send` into a queued send, and `asyncore-chat`'s `ChatContext` does not
+/// dereference at all (no raw `send`/`recv` around its framer and output queue).
 pub struct Context<'a> {
     map: &'a mut SocketMap,
     id: ChannelId,

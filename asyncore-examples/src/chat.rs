@@ -346,7 +346,7 @@ impl ChatUser {
                 if let Some(name) = self.room.borrow_mut().names.get_mut(&me) {
                     name.clone_from(&self.name);
                 }
-                chat.channel_mut().set_tag(&self.name);
+                chat.set_tag(&self.name);
                 chat.push(format!("* you are {}\n", self.name))?;
                 let note = Bytes::from(format!("* {old} is now {}\n", self.name));
                 announce(&self.room, chat.map(), me, note);
