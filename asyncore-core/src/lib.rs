@@ -110,6 +110,7 @@
 mod backend;
 mod channel;
 mod context;
+mod data;
 mod dispatch;
 mod dispatcher;
 mod error;

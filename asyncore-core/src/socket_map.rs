@@ -138,6 +138,8 @@ pub struct SocketMap {
     pub(crate) shutdown: Option<Instant>,
     /// An exit request from a `handle_added`, for the loop to return.
     pub(crate) pending_exit: Option<crate::error::ExitNow>,
+    /// The program's data, one value per type (see [`data_mut`](Self::data_mut)).
+    pub(crate) data: crate::data::DataSlots,
 }
 
 impl Default for SocketMap {
@@ -173,6 +175,7 @@ impl SocketMap {
             wake: None,
             shutdown: None,
             pending_exit: None,
+            data: crate::data::DataSlots::default(),
         }
     }
 

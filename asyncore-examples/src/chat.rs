@@ -32,9 +32,7 @@ use asyncore_core::{
     TimerAction,
 };
 use bytes::{Bytes, BytesMut};
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The longest line by default, in bytes (without its `\n`).
@@ -70,9 +68,6 @@ pub struct Room {
     over: BTreeSet<User>,
 }
 
-/// The room as every handler holds it.
-type SharedRoom = Rc<RefCell<Room>>;
-
 /// A user's channel.
 type User = ChatHandle<ChatUser>;
 
@@ -95,20 +90,39 @@ fn queued(map: &mut SocketMap, id: User) -> Option<usize> {
     Some(chat.queued_output(chan))
 }
 
+/// Runs `f` with the room and the map together. The room is the map's data (see
+/// [`SocketMap::with_data`]), put there when the server joins the map.
+fn in_room<R>(
+    map: &mut SocketMap,
+    f: impl FnOnce(&mut Room, &mut SocketMap) -> R,
+) -> Result<R, NoRoom> {
+    map.with_data(f).ok_or(NoRoom)
+}
+
+/// A user's channel in a map without a room: only when a `ChatUser` is used without its
+/// [`ChatServer`].
+#[derive(Debug)]
+pub struct NoRoom;
+
+impl std::fmt::Display for NoRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the map holds no chat room (a ChatServer puts it there)")
+    }
+}
+
+impl std::error::Error for NoRoom {}
+
 /// Sends `line` to every user but `except`; closes the users it takes past the hard
 /// limit (a notice about each follows at the end of the pass).
-fn broadcast(room: &SharedRoom, map: &mut SocketMap, except: ChannelId, line: &Bytes) {
+fn broadcast(room: &mut Room, map: &mut SocketMap, except: ChannelId, line: &Bytes) {
+    let hard = room.max_queued.saturating_mul(HARD_FACTOR);
     let mut behind = Vec::new();
-    {
-        let r = room.borrow();
-        let hard = r.max_queued.saturating_mul(HARD_FACTOR);
-        for &id in r.names.keys().filter(|&&id| id != except) {
-            match push_to(map, id, line.clone()) {
-                Ok(queued) if queued > hard => behind.push(id),
-                // NotFound: the running user (the caller pushes to it).
-                Ok(_) | Err(ChatError::Closing | ChatError::Unavailable(_)) => {}
-                Err(e) => log::debug!("broadcast to {id} failed: {e}"),
-            }
+    for &id in room.names.keys().filter(|&&id| id != except) {
+        match push_to(map, id, line.clone()) {
+            Ok(queued) if queued > hard => behind.push(id),
+            // Unavailable: the running user (the caller pushes to it).
+            Ok(_) | Err(ChatError::Closing | ChatError::Unavailable(_)) => {}
+            Err(e) => log::debug!("broadcast to {id} failed: {e}"),
         }
     }
     for id in behind {
@@ -118,31 +132,29 @@ fn broadcast(room: &SharedRoom, map: &mut SocketMap, except: ChannelId, line: &B
 
 /// Queues a notice about user `about` for every other user, to go out at the end of the
 /// pass with the other notices of the pass.
-fn announce(room: &SharedRoom, map: &mut SocketMap, about: ChannelId, line: Bytes) {
-    let mut r = room.borrow_mut();
-    r.notices.push((about, line));
-    if !r.flush_due {
-        r.flush_due = true;
-        let room = room.clone();
-        map.call_later(Duration::ZERO, move |map| flush_notices(&room, map));
+fn announce(room: &mut Room, map: &mut SocketMap, about: ChannelId, line: Bytes) {
+    room.notices.push((about, line));
+    if !room.flush_due {
+        room.flush_due = true;
+        map.call_later(Duration::ZERO, |map| {
+            let _ = in_room(map, flush_notices);
+        });
     }
 }
 
 /// Sends the notices of the pass: to each user, in one push, those not about itself.
-fn flush_notices(room: &SharedRoom, map: &mut SocketMap) {
-    let hard = room.borrow().max_queued.saturating_mul(HARD_FACTOR);
+fn flush_notices(room: &mut Room, map: &mut SocketMap) {
+    let hard = room.max_queued.saturating_mul(HARD_FACTOR);
     // Closing a user here announces it: go round until no notice is left.
     loop {
-        let (notices, fresh) = {
-            let mut r = room.borrow_mut();
-            r.flush_due = false;
-            (std::mem::take(&mut r.notices), std::mem::take(&mut r.fresh))
-        };
+        room.flush_due = false;
+        let notices = std::mem::take(&mut room.notices);
+        let fresh = std::mem::take(&mut room.fresh);
         if notices.is_empty() {
             return;
         }
         let everyone = concat(notices.iter().map(|(_, line)| line));
-        let ids: Vec<User> = room.borrow().names.keys().copied().collect();
+        let ids: Vec<User> = room.names.keys().copied().collect();
         for id in ids {
             // Most users get every notice, as one shared buffer; a user who joined during
             // the pass gets those after its join, and a user a notice is about does not
@@ -175,38 +187,33 @@ fn concat<'a>(lines: impl Iterator<Item = &'a Bytes>) -> Bytes {
 }
 
 /// Closes user `id`, too far behind, and tells the others.
-fn drop_behind(room: &SharedRoom, map: &mut SocketMap, id: User) {
-    let Some(name) = room.borrow_mut().names.remove(&id) else {
+fn drop_behind(room: &mut Room, map: &mut SocketMap, id: User) {
+    let Some(name) = room.names.remove(&id) else {
         return;
     };
-    room.borrow_mut().over.remove(&id);
+    room.over.remove(&id);
     log::info!("{name}: too far behind, closing");
     if let Err(e) = map.close(id) {
         log::debug!("closing {name}: {e}");
     }
-    announce(
-        room,
-        map,
-        id.id(),
-        Bytes::from(format!("* {name} left (too far behind)\n")),
-    );
+    let note = Bytes::from(format!("* {name} left (too far behind)\n"));
+    announce(room, map, id.id(), note);
 }
 
 /// Every [`BEHIND_CHECK`]: closes the users that had more than `max_queued` bytes waiting
 /// at this check and at the one before.
-fn check_behind(room: &SharedRoom, map: &mut SocketMap) {
-    let max = room.borrow().max_queued;
-    let ids: Vec<User> = room.borrow().names.keys().copied().collect();
+fn check_behind(room: &mut Room, map: &mut SocketMap) {
+    let max = room.max_queued;
+    let ids: Vec<User> = room.names.keys().copied().collect();
     for id in ids {
         let over = queued(map, id).is_some_and(|q| q > max);
-        let was_over = room.borrow().over.contains(&id);
-        match (over, was_over) {
+        match (over, room.over.contains(&id)) {
             (true, true) => drop_behind(room, map, id),
             (true, false) => {
-                room.borrow_mut().over.insert(id);
+                room.over.insert(id);
             }
             (false, _) => {
-                room.borrow_mut().over.remove(&id);
+                room.over.remove(&id);
             }
         }
     }
@@ -234,34 +241,32 @@ impl Default for Settings {
     }
 }
 
-/// The listening channel's handler: each connection becomes a [`ChatUser`].
+/// The listening channel's handler: each connection becomes a [`ChatUser`]. The room
+/// they share is the map's data ([`SocketMap::data_mut`]), put there as the server joins
+/// the map: every callback reaches it through the map, with no `Rc<RefCell<..>>`.
 #[derive(Debug)]
 pub struct ChatServer {
-    room: SharedRoom,
     settings: Settings,
 }
 
 impl ChatServer {
-    /// A server with an empty room.
+    /// A server; its room is made as it joins the map.
     pub fn new(settings: Settings) -> ChatServer {
-        let room = Room {
-            max_queued: settings.max_queued,
-            ..Room::default()
-        };
-        ChatServer {
-            room: Rc::new(RefCell::new(room)),
-            settings,
-        }
+        ChatServer { settings }
     }
 }
 
 impl Dispatcher for ChatServer {
-    /// The check of the users' queues starts with the server.
+    /// The room joins the map with the server, and the check of the users' queues starts.
     fn handle_added(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
-        let room = self.room.clone();
+        let room = Room {
+            max_queued: self.settings.max_queued,
+            ..Room::default()
+        };
+        ctx.map().insert_data(room);
         ctx.map()
             .schedule(Instant::now() + BEHIND_CHECK, move |map| {
-                check_behind(&room, map);
+                let _ = in_room(map, check_behind);
                 TimerAction::Again(BEHIND_CHECK)
             });
         Ok(())
@@ -287,14 +292,12 @@ impl Dispatcher for ChatServer {
         sock: Socket,
         _addr: SockAddr,
     ) -> HandlerResult {
-        let name = {
-            let mut room = self.room.borrow_mut();
+        let name = in_room(ctx.map(), |room, _| {
             room.next_guest += 1;
             format!("guest{}", room.next_guest)
-        };
+        })?;
         let mut chat = AsyncChat::with_terminator(
             ChatUser {
-                room: self.room.clone(),
                 name: name.clone(),
                 max_line: self.settings.max_line,
             },
@@ -316,13 +319,12 @@ impl Dispatcher for ChatServer {
 /// One connected user.
 #[derive(Debug)]
 pub struct ChatUser {
-    room: SharedRoom,
     name: String,
     max_line: usize,
 }
 
 impl ChatUser {
-    fn command(&mut self, chat: &mut ChatContext<'_, '_>, line: &str) -> Result<(), ChatError> {
+    fn command(&mut self, chat: &mut ChatContext<'_, '_>, line: &str) -> HandlerResult {
         let (cmd, arg) = match line.split_once(' ') {
             Some((c, a)) => (c, a.trim()),
             None => (line, ""),
@@ -331,48 +333,49 @@ impl ChatUser {
         match cmd {
             "/nick" => {
                 if arg.is_empty() || arg.contains(char::is_whitespace) {
-                    return chat.push("* error: usage: /nick NAME\n");
+                    chat.push("* error: usage: /nick NAME\n")?;
+                } else if arg.len() > MAX_NICK {
+                    chat.push("* error: name too long\n")?;
+                } else if arg == self.name {
+                    chat.push(format!("* you are {arg}\n"))?;
+                } else if in_room(chat.map(), |room, _| room.taken(arg))? {
+                    chat.push("* error: name taken\n")?;
+                } else {
+                    let old = std::mem::replace(&mut self.name, arg.to_string());
+                    chat.set_tag(&self.name);
+                    chat.push(format!("* you are {}\n", self.name))?;
+                    let note = Bytes::from(format!("* {old} is now {}\n", self.name));
+                    let name = &self.name;
+                    in_room(chat.map(), |room, map| {
+                        if let Some(n) = room.names.get_mut(&me) {
+                            n.clone_from(name);
+                        }
+                        announce(room, map, me, note);
+                    })?;
                 }
-                if arg.len() > MAX_NICK {
-                    return chat.push("* error: name too long\n");
-                }
-                if arg == self.name {
-                    return chat.push(format!("* you are {arg}\n"));
-                }
-                if self.room.borrow().taken(arg) {
-                    return chat.push("* error: name taken\n");
-                }
-                let old = std::mem::replace(&mut self.name, arg.to_string());
-                if let Some(name) = self.room.borrow_mut().names.get_mut(&me) {
-                    name.clone_from(&self.name);
-                }
-                chat.set_tag(&self.name);
-                chat.push(format!("* you are {}\n", self.name))?;
-                let note = Bytes::from(format!("* {old} is now {}\n", self.name));
-                announce(&self.room, chat.map(), me, note);
-                Ok(())
             }
             "/who" => {
-                let users = self.room.borrow().users().join(", ");
-                chat.push(format!("* users: {users}\n"))
+                let users = in_room(chat.map(), |room, _| room.users().join(", "))?;
+                chat.push(format!("* users: {users}\n"))?;
             }
             "/quit" => {
                 chat.push("* bye\n")?;
                 chat.close_when_done();
-                Ok(())
             }
-            other => chat.push(format!("* error: unknown command {other}\n")),
+            other => chat.push(format!("* error: unknown command {other}\n"))?,
         }
+        Ok(())
     }
 
     /// Leaves the room once, telling the others.
     fn leave(&mut self, map: &mut SocketMap, me: ChannelId) {
-        let removed = self.room.borrow_mut().names.remove(&me);
-        if removed.is_some() {
-            self.room.borrow_mut().over.remove(&me);
-            let note = Bytes::from(format!("* {} left\n", self.name));
-            announce(&self.room, map, me, note);
-        }
+        let note = Bytes::from(format!("* {} left\n", self.name));
+        let _ = in_room(map, |room, map| {
+            if room.names.remove(&me).is_some() {
+                room.over.remove(&me);
+                announce(room, map, me, note);
+            }
+        });
     }
 }
 
@@ -380,15 +383,15 @@ impl ChatHandler for ChatUser {
     /// Joins the room as the channel joins the map: the welcome, then the others told.
     fn handle_added(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
         let me: User = chat.handle::<ChatUser>()?;
-        {
-            let mut room = self.room.borrow_mut();
-            room.names.insert(me, self.name.clone());
-            let since = room.notices.len();
-            room.fresh.insert(me.id(), since);
-        }
         chat.push(format!("* welcome {}\n", self.name))?;
         let note = Bytes::from(format!("* {} joined\n", self.name));
-        announce(&self.room, chat.map(), me.id(), note);
+        let name = self.name.clone();
+        in_room(chat.map(), |room, map| {
+            room.names.insert(me, name);
+            // It hears of what happens from now on, not of the joins before its own.
+            room.fresh.insert(me.id(), room.notices.len());
+            announce(room, map, me.id(), note);
+        })?;
         Ok(())
     }
 
@@ -416,7 +419,8 @@ impl ChatHandler for ChatUser {
         msg.extend_from_slice(line);
         msg.push(b'\n');
         let me = chat.id();
-        broadcast(&self.room, chat.map(), me, &Bytes::from(msg));
+        let msg = Bytes::from(msg);
+        in_room(chat.map(), |room, map| broadcast(room, map, me, &msg))?;
         Ok(())
     }
 

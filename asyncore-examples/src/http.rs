@@ -2,10 +2,8 @@
 //! logged with the URL as the log target (PyMOTW's `asyncore_http_client.py`).
 
 use asyncore_core::{BoxError, Channel, Context, Dispatcher, Domain, HandlerResult, Type};
-use std::cell::RefCell;
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::rc::Rc;
 
 /// An `http://host[:port][/path]` URL, the only kind these programs fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +96,18 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// The result slot of one URL, shared between its handler and the program.
-pub type Shared = Rc<RefCell<Outcome>>;
+/// How each fetch of a run ended, one slot per URL: the map's data (see
+/// [`SocketMap::insert_data`](asyncore_core::SocketMap::insert_data)), which each handler
+/// writes its slot of and the program reads when the loop is done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcomes(pub Vec<Outcome>);
+
+impl Outcomes {
+    /// `n` fetches, all pending.
+    pub fn pending(n: usize) -> Outcomes {
+        Outcomes(vec![Outcome::Pending; n])
+    }
+}
 
 /// One HTTP/1.0 GET. Python: PyMOTW's `HttpClient(asyncore.dispatcher)`.
 #[derive(Debug)]
@@ -107,16 +115,17 @@ pub struct HttpClient {
     url: String,
     request: Vec<u8>,
     received: usize,
-    outcome: Shared,
+    /// Its slot in the map's [`Outcomes`].
+    slot: usize,
 }
 
 impl HttpClient {
-    /// A channel connecting to `url`'s host and its handler; the handler reports into the
-    /// returned slot.
+    /// A channel connecting to `url`'s host and its handler; the handler reports into
+    /// slot `slot` of the map's [`Outcomes`].
     ///
     /// # Errors
     /// The host does not resolve, or the socket cannot be made.
-    pub fn start(url: &HttpUrl) -> Result<(Channel, HttpClient, Shared), String> {
+    pub fn start(url: &HttpUrl, slot: usize) -> Result<(Channel, HttpClient), String> {
         let addr: SocketAddr = (url.host.as_str(), url.port)
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
@@ -131,14 +140,19 @@ impl HttpClient {
             url.path,
             url.host_header()
         );
-        let outcome = Rc::new(RefCell::new(Outcome::Pending));
         let client = HttpClient {
             url: url.text.clone(),
             request: request.into_bytes(),
             received: 0,
-            outcome: outcome.clone(),
+            slot,
         };
-        Ok((chan, client, outcome))
+        Ok((chan, client))
+    }
+
+    /// This fetch's slot in the map's [`Outcomes`].
+    fn outcome<'m>(&self, ctx: &'m mut Context<'_>) -> Option<&'m mut Outcome> {
+        let outcomes = ctx.map().data_mut::<Outcomes>()?;
+        outcomes.0.get_mut(self.slot)
     }
 }
 
@@ -176,8 +190,9 @@ impl Dispatcher for HttpClient {
 
     fn handle_close(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
         log::debug!(target: &self.url, "handle_close()");
-        if *self.outcome.borrow() == Outcome::Pending {
-            *self.outcome.borrow_mut() = Outcome::Got(self.received);
+        let received = self.received;
+        if let Some(outcome) = self.outcome(ctx).filter(|o| **o == Outcome::Pending) {
+            *outcome = Outcome::Got(received);
         }
         ctx.close()?;
         Ok(())
@@ -185,7 +200,9 @@ impl Dispatcher for HttpClient {
 
     fn handle_error(&mut self, ctx: &mut Context<'_>, err: BoxError) -> HandlerResult {
         log::debug!(target: &self.url, "handle_error({err})");
-        *self.outcome.borrow_mut() = Outcome::Error(err.to_string());
+        if let Some(outcome) = self.outcome(ctx) {
+            *outcome = Outcome::Error(err.to_string());
+        }
         ctx.close()?;
         Ok(())
     }

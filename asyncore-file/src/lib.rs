@@ -21,17 +21,21 @@
 //! ```
 //! use asyncore_core::{Channel, Context, Dispatcher, HandlerResult, Loop, SocketMap};
 //! use asyncore_file::file_dispatcher;
-//! use std::{cell::RefCell, io::Write, rc::Rc};
+//! use std::io::Write;
 //!
 //! /// Python: `class FileReader(asyncore.file_dispatcher)`.
-//! struct FileReader { got: Rc<RefCell<Vec<u8>>> }
+//! struct FileReader;
+//!
+//! /// What was read: the map's data, there after the channel is gone.
+//! #[derive(Default)]
+//! struct Got(Vec<u8>);
 //!
 //! impl Dispatcher for FileReader {
 //!     fn writable(&self, _chan: &Channel) -> bool { false }
 //!     fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
 //!         let mut buf = [0u8; 256];
 //!         let n = ctx.recv(&mut buf)?; // 0 at end of file: handle_close follows
-//!         self.got.borrow_mut().extend_from_slice(&buf[..n]);
+//!         ctx.map().data_mut::<Got>().ok_or("no Got")?.0.extend_from_slice(&buf[..n]);
 //!         Ok(())
 //!     }
 //! }
@@ -41,12 +45,12 @@
 //!     writer.write_all(b"Lorem ipsum dolor sit amet")?;
 //!     drop(writer); // end of stream after the text
 //!
-//!     let got = Rc::new(RefCell::new(Vec::new()));
 //!     let mut map = SocketMap::new();
-//!     map.insert(file_dispatcher(&reader)?, FileReader { got: got.clone() })?;
+//!     map.insert_data(Got::default());
+//!     map.insert(file_dispatcher(&reader)?, FileReader)?;
 //!     drop(reader); // the channel holds its own duplicate
 //!     Loop::new().run(&mut map)?; // until the channel closes at end of stream
-//!     assert_eq!(*got.borrow(), b"Lorem ipsum dolor sit amet");
+//!     assert_eq!(map.data::<Got>().unwrap().0, b"Lorem ipsum dolor sit amet");
 //!     Ok(())
 //! }
 //! ```

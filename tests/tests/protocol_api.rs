@@ -434,3 +434,63 @@ fn a_refused_insert_hands_the_channel_and_handler_back() {
     );
     assert!(map.is_empty());
 }
+
+/// The program's shared state, as the map's data.
+#[derive(Default)]
+struct Hits {
+    by: Vec<&'static str>,
+}
+
+/// Records its reads in the map's `Hits`.
+struct Hitter;
+
+impl Dispatcher for Hitter {
+    fn writable(&self, _chan: &Channel) -> bool {
+        false
+    }
+
+    fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+        ctx.recv(&mut [0u8; 8])?;
+        ctx.map()
+            .data_mut::<Hits>()
+            .ok_or("no Hits")?
+            .by
+            .push("handler");
+        Ok(())
+    }
+}
+
+/// A handler, a timer and a job posted from another thread all reach the map's data,
+/// mutably, with no `Rc<RefCell<..>>`.
+fn every_callback_reaches_the_maps_data(use_poll: bool) {
+    let mut map = SocketMap::new();
+    map.insert_data(Hits::default());
+    let (chan, mut peer) = pair();
+    map.insert(chan, Hitter).unwrap();
+    map.call_later(std::time::Duration::ZERO, |map| {
+        if let Some(hits) = map.data_mut::<Hits>() {
+            hits.by.push("timer");
+        }
+    });
+    let waker = map.waker().unwrap();
+    std::thread::spawn(move || {
+        waker.post(|map| {
+            if let Some(hits) = map.data_mut::<Hits>() {
+                hits.by.push("job");
+            }
+        });
+    })
+    .join()
+    .unwrap();
+    peer.write_all(b"x").unwrap();
+    run_until(&mut map, use_poll, |m| {
+        m.data::<Hits>().is_some_and(|h| h.by.len() == 3)
+    });
+    let mut by = map.data::<Hits>().unwrap().by.clone();
+    by.sort_unstable();
+    assert_eq!(by, ["handler", "job", "timer"]);
+}
+on_both_backends!(
+    every_callback_reaches_the_maps_data,
+    super::every_callback_reaches_the_maps_data
+);

@@ -14,10 +14,8 @@ use asyncore_core::{
     SocketMap, Type,
 };
 use asyncore_examples::cli::Args;
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::Shutdown;
-use std::rc::Rc;
 
 const USAGE: &str = "usage: echo_pair [--file PATH]";
 const DEFAULT_MESSAGE: &[u8] = include_bytes!("../../data/lorem.txt");
@@ -100,12 +98,16 @@ impl Dispatcher for EchoHandler {
     }
 }
 
-/// Sends the message 512 bytes at a time and collects the echo.
+/// Sends the message 512 bytes at a time and collects the echo in the map's [`Received`].
 struct EchoClient {
     to_send: Vec<u8>,
     sent_all: bool,
-    received: Rc<RefCell<Vec<u8>>>,
 }
+
+/// The echo as it came back: the map's data, read by the program after the loop (the
+/// client's handler is gone by then).
+#[derive(Default)]
+struct Received(Vec<u8>);
 
 const CLIENT_CHUNK: usize = 512;
 
@@ -135,7 +137,9 @@ impl Dispatcher for EchoClient {
         let mut buf = [0u8; CLIENT_CHUNK];
         let n = ctx.recv(&mut buf)?;
         log::debug!(target: "EchoClient", "handle_read() -> ({n})");
-        self.received.borrow_mut().extend_from_slice(&buf[..n]);
+        if let Some(received) = ctx.map().data_mut::<Received>() {
+            received.0.extend_from_slice(&buf[..n]);
+        }
         Ok(())
     }
 
@@ -168,19 +172,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut client = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
     client.connect(address)?;
-    let received = Rc::new(RefCell::new(Vec::new()));
+    map.insert_data(Received::default());
     map.insert(
         client,
         EchoClient {
             sent_all: false,
             to_send: message.clone(),
-            received: received.clone(),
         },
     )?;
 
     Loop::new().run(&mut map)?;
 
-    if *received.borrow() == message {
+    if map.data::<Received>().is_some_and(|r| r.0 == message) {
         println!("RECEIVED COPY OF MESSAGE");
         Ok(())
     } else {

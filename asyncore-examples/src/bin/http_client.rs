@@ -8,9 +8,7 @@
 
 use asyncore_core::{Loop, SocketMap};
 use asyncore_examples::cli::Args;
-use asyncore_examples::http::{HttpClient, HttpUrl, Outcome, Shared};
-use std::cell::RefCell;
-use std::rc::Rc;
+use asyncore_examples::http::{HttpClient, HttpUrl, Outcome, Outcomes};
 
 const USAGE: &str = "usage: http_client URL...   (http://HOST[:PORT][/PATH])";
 
@@ -27,24 +25,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         asyncore_examples::cli::usage_error(USAGE, "no URL given");
     }
     let mut map = SocketMap::new();
-    let mut results: Vec<(String, Shared)> = Vec::new();
-    for url in &urls {
-        match HttpClient::start(url) {
-            Ok((chan, client, outcome)) => {
-                if let Err(e) = map.insert(chan, client) {
-                    *outcome.borrow_mut() = Outcome::Error(e.to_string());
-                }
-                results.push((url.text.clone(), outcome));
-            }
-            Err(e) => results.push((url.text.clone(), Rc::new(RefCell::new(Outcome::Error(e))))),
+    map.insert_data(Outcomes::pending(urls.len()));
+    for (slot, url) in urls.iter().enumerate() {
+        let started = HttpClient::start(url, slot)
+            .and_then(|(chan, client)| map.insert(chan, client).map_err(|e| e.to_string()));
+        if let (Err(e), Some(outcomes)) = (started, map.data_mut::<Outcomes>()) {
+            outcomes.0[slot] = Outcome::Error(e);
         }
     }
     Loop::new().run(&mut map)?;
     let mut failed = false;
-    for (url, outcome) in &results {
-        let outcome = outcome.borrow();
-        failed |= !matches!(*outcome, Outcome::Got(_));
-        println!("{url} {outcome}");
+    let outcomes = map.remove_data::<Outcomes>().unwrap_or_default();
+    for (url, outcome) in urls.iter().zip(&outcomes.0) {
+        failed |= !matches!(outcome, Outcome::Got(_));
+        println!("{} {outcome}", url.text);
     }
     std::process::exit(i32::from(failed));
 }

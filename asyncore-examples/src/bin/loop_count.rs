@@ -7,7 +7,7 @@
 
 use asyncore_core::{with_socket_map, Loop};
 use asyncore_examples::cli::{usage_error, Args};
-use asyncore_examples::http::{HttpClient, HttpUrl, Outcome};
+use asyncore_examples::http::{HttpClient, HttpUrl, Outcome, Outcomes};
 use std::time::Duration;
 
 const USAGE: &str = "usage: loop_count URL...   (http://HOST[:PORT][/PATH])";
@@ -18,15 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if urls.is_empty() {
         usage_error(USAGE, "no URL given");
     }
-    let mut results = Vec::new();
-    for text in &urls {
+    with_socket_map(|map| map.insert_data(Outcomes::pending(urls.len())));
+    for (slot, text) in urls.iter().enumerate() {
         let url = HttpUrl::parse(text).unwrap_or_else(|e| usage_error(USAGE, &e));
-        let (chan, client, outcome) = HttpClient::start(&url).unwrap_or_else(|e| {
+        let (chan, client) = HttpClient::start(&url, slot).unwrap_or_else(|e| {
             eprintln!("{text} error: {e}");
             std::process::exit(1);
         });
-        with_socket_map(|map| map.insert(chan, client))?;
-        results.push((text.clone(), outcome));
+        with_socket_map(|map| map.insert(chan, client).map(|_| ()))?;
     }
 
     // Python: while asyncore.socket_map: loop_counter += 1; asyncore.loop(timeout=1, count=1)
@@ -40,9 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .run_default()?;
     }
     let mut failed = false;
-    for (url, outcome) in &results {
-        let outcome = outcome.borrow();
-        failed |= !matches!(*outcome, Outcome::Got(_));
+    let outcomes = with_socket_map(|map| map.remove_data::<Outcomes>()).unwrap_or_default();
+    for (url, outcome) in urls.iter().zip(&outcomes.0) {
+        failed |= !matches!(outcome, Outcome::Got(_));
         println!("{url} {outcome}");
     }
     std::process::exit(i32::from(failed));
