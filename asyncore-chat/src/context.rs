@@ -3,7 +3,7 @@
 
 use crate::chat::ChatState;
 use crate::error::ChatError;
-use crate::framer::{FrameSink, Framing};
+use crate::framer::{Decoded, FrameSink, Framing};
 use crate::output::{Output, Watermarks};
 use crate::producer::Producer;
 use crate::terminator::Terminator;
@@ -46,6 +46,58 @@ pub trait ChatHandler: 'static {
     /// # Errors
     /// Any error, for [`handle_error`](Self::handle_error).
     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult;
+
+    /// With [`Terminator::Decode`](crate::Terminator::Decode) set: handles the frame (or
+    /// frames) at the front of `input` (all the input not framed yet, in place) and returns
+    /// how many bytes that took ([`Decoded::Consumed`]), or [`Decoded::Incomplete`] when
+    /// `input` holds no whole frame. Called again on the rest while it consumes input and
+    /// the channel reads (a reply that takes the output over the high watermark pauses it:
+    /// the rest waits, in place; a decoder that handles several frames per call checks
+    /// [`ChatContext::is_paused`] after its pushes). Not in Python; it is
+    /// tokio-util's `Decoder::decode`, pulled by the loop. The default fails.
+    ///
+    /// ```
+    /// use asyncore_chat::{ChatContext, ChatHandler, Decoded, Terminator};
+    /// use asyncore_core::{BoxError, HandlerResult};
+    ///
+    /// /// Frames prefixed by their length in one byte; each is echoed.
+    /// struct Prefixed;
+    ///
+    /// impl ChatHandler for Prefixed {
+    ///     fn decode(
+    ///         &mut self,
+    ///         chat: &mut ChatContext<'_, '_>,
+    ///         input: &[u8],
+    ///     ) -> Result<Decoded, BoxError> {
+    ///         let Some(&len) = input.first() else {
+    ///             return Ok(Decoded::Incomplete(None));
+    ///         };
+    ///         let whole = 1 + usize::from(len);
+    ///         if input.len() < whole {
+    ///             return Ok(Decoded::Incomplete(Some(whole - input.len())));
+    ///         }
+    ///         chat.push_copy(&input[..whole])?;
+    ///         Ok(Decoded::Consumed(whole))
+    ///     }
+    ///
+    ///     fn found_terminator(&mut self, _chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+    ///         Ok(()) // not called with Terminator::Decode
+    ///     }
+    /// }
+    /// # let _ = asyncore_chat::AsyncChat::with_terminator(Prefixed, Terminator::Decode);
+    /// ```
+    ///
+    /// # Errors
+    /// Any error, for [`handle_error`](Self::handle_error): the stream is out of step, so
+    /// the buffered input is dropped.
+    fn decode(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        input: &[u8],
+    ) -> Result<Decoded, BoxError> {
+        let _ = (chat, input);
+        Err("Terminator::Decode is set but the ChatHandler defines no decode".into())
+    }
 
     /// The frame being collected would hold `len` bytes, past the input limit
     /// ([`AsyncChat::set_max_input`](crate::AsyncChat::set_max_input), 64 KiB by
@@ -466,17 +518,10 @@ impl<'s, 'a> ChatContext<'s, 'a> {
     }
 
     /// Whether input framing is paused: by hand, or because a push took the queued
-    /// output over the high [`Watermarks`]. A protocol that cuts its own input should
-    /// stop there and [`unread`](Self::unread) the rest.
+    /// output over the high [`Watermarks`]. A decoder's input after the current frame then
+    /// waits, in place, until the output drains.
     pub fn is_paused(&self) -> bool {
         self.framing.is_paused()
-    }
-
-    /// Gives back the last `n` bytes of the input `collect_incoming_data` is being handed
-    /// now, unused: they come again on resume (or with the next input). Not in Python; see
-    /// [`Framing::unread`].
-    pub fn unread(&mut self, n: usize) {
-        self.framing.unread(n);
     }
 
     /// The framing state (terminator, collected frame, input limit).
@@ -514,11 +559,11 @@ pub(crate) struct Sink<'s, 'a, H> {
 }
 
 impl<H: ChatHandler> Sink<'_, '_, H> {
-    fn call(
+    fn call<R>(
         &mut self,
         framing: &mut Framing,
-        f: impl FnOnce(&mut H, &mut ChatContext<'_, '_>) -> HandlerResult,
-    ) -> HandlerResult {
+        f: impl FnOnce(&mut H, &mut ChatContext<'_, '_>) -> Result<R, BoxError>,
+    ) -> Result<R, BoxError> {
         let mut chat = ChatContext {
             framing,
             state: self.state,
@@ -544,5 +589,9 @@ impl<H: ChatHandler> FrameSink for Sink<'_, '_, H> {
 
     fn found_terminator(&mut self, framing: &mut Framing) -> HandlerResult {
         self.call(framing, |h, chat| h.found_terminator(chat))
+    }
+
+    fn decode(&mut self, framing: &mut Framing, input: &[u8]) -> Result<Decoded, BoxError> {
+        self.call(framing, |h, chat| h.decode(chat, input))
     }
 }

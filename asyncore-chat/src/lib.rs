@@ -124,7 +124,7 @@ mod terminator;
 pub use chat::{push_to, AsyncChat, ChatHandle};
 pub use context::{ChatContext, ChatHandler};
 pub use error::ChatError;
-pub use framer::{FrameSink, FrameVec, Framer, Framing, DEFAULT_MAX_INPUT};
+pub use framer::{Decoded, FrameSink, FrameVec, Framer, Framing, DEFAULT_MAX_INPUT};
 pub use output::{Watermarks, DEFAULT_BUFFER_SIZE};
 pub use producer::{simple_producer, Producer, SimpleProducer, SIMPLE_PRODUCER_BUFFER_SIZE};
 pub use terminator::{find_prefix_at_end, Delimiter, Terminator};

@@ -75,6 +75,14 @@ pub enum Terminator {
     /// No frames: everything is collected (`found_terminator` is never called).
     #[default]
     None,
+    /// The handler cuts the frames itself: its `decode`
+    /// ([`ChatHandler::decode`](crate::ChatHandler::decode),
+    /// [`FrameSink::decode`](crate::FrameSink::decode)) is called with all the input
+    /// buffered so far and says how long the frame at its front is, or that it needs more
+    /// (tokio-util's `Decoder::decode`, pulled by the loop). For protocols whose frames
+    /// have no fixed terminator: RESP, memcached's binary protocol, length prefixes. Not
+    /// in Python.
+    Decode,
 }
 
 impl Terminator {

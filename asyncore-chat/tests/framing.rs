@@ -1,7 +1,7 @@
 //! The framing loop without sockets: scripted input, the exact callbacks it gives (the way
 //! tokio-util's `framed_read` tests script reads), the input limit, pausing.
 
-use asyncore_chat::{ChatError, FrameSink, FrameVec, Framer, Framing, Terminator};
+use asyncore_chat::{ChatError, Decoded, FrameSink, FrameVec, Framer, Framing, Terminator};
 use asyncore_core::{BoxError, HandlerResult};
 
 /// What the sink saw, in order.
@@ -228,108 +228,124 @@ fn pause_keeps_the_rest_until_resume() {
     assert!(framer.pending().is_empty());
 }
 
-/// Gives back part of each input it is handed: the plan says how many bytes, and whether
-/// to pause as well.
+/// Frames prefixed by a one-byte length; records each, pauses after the frames listed.
 #[derive(Default)]
-struct GiveBack {
-    events: Vec<Ev>,
-    plan: Vec<(usize, bool)>,
+struct Prefixed {
+    frames: Vec<Vec<u8>>,
+    pause_after: Vec<usize>,
 }
 
-impl FrameSink for GiveBack {
-    fn collect_incoming_data(&mut self, f: &mut Framing, data: &[u8]) -> HandlerResult {
-        let (unread, pause) = if self.plan.is_empty() {
-            (0, false)
-        } else {
-            self.plan.remove(0)
+impl FrameSink for Prefixed {
+    fn found_terminator(&mut self, _f: &mut Framing) -> HandlerResult {
+        panic!("not called with Terminator::Decode");
+    }
+
+    fn decode(&mut self, f: &mut Framing, input: &[u8]) -> Result<Decoded, BoxError> {
+        let Some(&len) = input.first() else {
+            return Ok(Decoded::Incomplete(None));
         };
-        self.events
-            .push(Ev::Data(data[..data.len() - unread].to_vec()));
-        f.unread(unread);
-        if pause {
+        let whole = 1 + usize::from(len);
+        if input.len() < whole {
+            return Ok(Decoded::Incomplete(Some(whole - input.len())));
+        }
+        self.frames.push(input[1..whole].to_vec());
+        if self.pause_after.contains(&self.frames.len()) {
             f.pause();
         }
-        Ok(())
-    }
-
-    fn found_terminator(&mut self, _f: &mut Framing) -> HandlerResult {
-        self.events.push(Ev::Found);
-        Ok(())
+        Ok(Decoded::Consumed(whole))
     }
 }
 
-/// A framer at `terminator` and a sink that gives input back as `plan` says.
-fn give_back(terminator: Terminator, plan: &[(usize, bool)]) -> (Framer, GiveBack) {
-    let sink = GiveBack {
-        plan: plan.to_vec(),
-        ..GiveBack::default()
+fn frames(sink: &Prefixed) -> Vec<&str> {
+    sink.frames
+        .iter()
+        .map(|f| std::str::from_utf8(f).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_decoder_cuts_the_frames_and_leaves_a_cut_one_in_place() {
+    let mut framer = Framer::new(Terminator::Decode);
+    let mut sink = Prefixed::default();
+    framer.feed(b"\x02ab\x03cd", &mut sink).unwrap();
+    assert_eq!(frames(&sink), ["ab"]);
+    assert_eq!(framer.pending(), b"\x03cd", "the cut frame waits, in place");
+    framer.feed(b"e\x01", &mut sink).unwrap();
+    framer.feed(b"f", &mut sink).unwrap();
+    assert_eq!(frames(&sink), ["ab", "cde", "f"]);
+    assert!(framer.pending().is_empty());
+}
+
+#[test]
+fn a_paused_decoder_keeps_the_rest_until_resume() {
+    let mut framer = Framer::new(Terminator::Decode);
+    let mut sink = Prefixed {
+        pause_after: vec![1, 2],
+        ..Prefixed::default()
     };
-    (Framer::new(terminator), sink)
-}
-
-#[test]
-fn unread_input_waits_for_resume_when_paused() {
-    let (mut framer, mut sink) = give_back(Terminator::None, &[(4, true), (2, true)]);
-    framer.feed(b"abcdef", &mut sink).unwrap();
-    assert_eq!(sink.events, [data("ab")]);
-    assert_eq!(framer.pending(), b"cdef");
+    framer.feed(b"\x01a\x01b\x01c", &mut sink).unwrap();
+    assert_eq!(frames(&sink), ["a"]);
+    assert_eq!(framer.pending(), b"\x01b\x01c");
     framer.resume(&mut sink).unwrap();
-    assert_eq!(framer.pending(), b"ef");
+    assert_eq!(frames(&sink), ["a", "b"]);
     framer.resume(&mut sink).unwrap();
-    assert_eq!(sink.events, [data("ab"), data("cd"), data("ef")]);
-    assert!(framer.pending().is_empty());
-    // The input limit counts what was kept, not what was given back.
-    assert_eq!(framer.frame_len(), 6);
-}
-
-#[test]
-fn unread_input_comes_first_with_the_next_feed() {
-    let (mut framer, mut sink) = give_back(Terminator::None, &[(3, false)]);
-    framer.feed(b"abcdef", &mut sink).unwrap();
-    // Not handed over again within the same feed.
-    assert_eq!(sink.events, [data("abc")]);
-    assert_eq!(framer.pending(), b"def");
-    framer.feed(b"gh", &mut sink).unwrap();
-    assert_eq!(sink.events, [data("abc"), data("defgh")]);
+    assert_eq!(frames(&sink), ["a", "b", "c"]);
     assert!(framer.pending().is_empty());
 }
 
 #[test]
-fn a_terminator_after_unread_input_is_found_again() {
-    let (mut framer, mut sink) = give_back(Terminator::LF, &[(1, true)]);
-    framer.feed(b"abc\ndef\n", &mut sink).unwrap();
-    assert_eq!(sink.events, [data("ab")]);
-    assert_eq!(framer.pending(), b"c\ndef\n");
-    framer.resume(&mut sink).unwrap();
-    assert_eq!(
-        sink.events,
-        [data("ab"), data("c"), Ev::Found, data("def"), Ev::Found]
+fn a_decoder_error_drops_the_buffered_input() {
+    struct Refuses;
+    impl FrameSink for Refuses {
+        fn found_terminator(&mut self, _f: &mut Framing) -> HandlerResult {
+            Ok(())
+        }
+        fn decode(&mut self, _f: &mut Framing, _input: &[u8]) -> Result<Decoded, BoxError> {
+            Err("out of step".into())
+        }
+    }
+    let mut framer = Framer::new(Terminator::Decode);
+    let err = framer.feed(b"garbage", &mut Refuses).unwrap_err();
+    assert_eq!(err.to_string(), "out of step");
+    assert!(framer.pending().is_empty());
+    assert!(!framer.interrupted(), "nothing to go on with");
+}
+
+#[test]
+fn a_decoder_that_takes_more_than_it_was_given_is_an_error() {
+    struct Greedy;
+    impl FrameSink for Greedy {
+        fn found_terminator(&mut self, _f: &mut Framing) -> HandlerResult {
+            Ok(())
+        }
+        fn decode(&mut self, _f: &mut Framing, input: &[u8]) -> Result<Decoded, BoxError> {
+            Ok(Decoded::Consumed(input.len() + 1))
+        }
+    }
+    let mut framer = Framer::new(Terminator::Decode);
+    let err = framer.feed(b"abc", &mut Greedy).unwrap_err();
+    assert!(
+        err.to_string().contains("consumed 4 bytes out of 3"),
+        "{err}"
     );
 }
 
 #[test]
-fn a_count_gets_back_what_it_counted_of_unread_input() {
-    // The count is reached in this input, and given back in part.
-    let (mut framer, mut sink) = give_back(Terminator::Count(5), &[(2, true)]);
-    framer.feed(b"abcdefg", &mut sink).unwrap();
-    assert_eq!(framer.get_terminator(), &Terminator::Count(2));
-    assert_eq!(framer.pending(), b"defg");
-    framer.resume(&mut sink).unwrap();
-    assert_eq!(
-        sink.events,
-        [data("abc"), data("de"), Ev::Found, data("fg")]
-    );
+fn the_input_limit_bounds_what_waits_for_the_decoder() {
+    let mut framer = Framer::new(Terminator::Decode);
+    framer.set_max_input(Some(100));
+    let mut sink = Prefixed::default();
+    framer.feed(&[200u8; 60], &mut sink).unwrap(); // a frame of 200 bytes, cut
+    let err = framer.feed(&[0u8; 60], &mut sink).unwrap_err();
+    assert_eq!(limit_error(&err), (120, 100));
+    assert!(framer.pending().is_empty());
+}
 
-    // The count is not reached yet.
-    let (mut framer, mut sink) = give_back(Terminator::Count(10), &[(1, true)]);
-    framer.feed(b"abcd", &mut sink).unwrap();
-    assert_eq!(framer.get_terminator(), &Terminator::Count(7));
-    framer.resume(&mut sink).unwrap();
-    framer.feed(b"efghij", &mut sink).unwrap();
-    assert_eq!(
-        sink.events,
-        [data("abc"), data("d"), data("efghij"), Ev::Found]
-    );
+#[test]
+fn a_sink_without_a_decoder_says_so() {
+    let mut framer = Framer::new(Terminator::Decode);
+    let err = framer.feed(b"x", &mut FrameVec::default()).unwrap_err();
+    assert!(err.to_string().contains("defines no decode"), "{err}");
 }
 
 #[test]

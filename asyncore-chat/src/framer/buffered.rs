@@ -1,6 +1,10 @@
 //! [`Framer`]: the framing state plus the input it has not framed yet.
 
 use super::{run, FrameSink, Framing, KEEP_PENDING};
+
+/// The least room made at once for a frame a decoder is waiting for.
+const GROW_FOR_DECODER: usize = 16 * 1024;
+use crate::error::ChatError;
 use crate::terminator::Terminator;
 use asyncore_core::HandlerResult;
 
@@ -106,11 +110,28 @@ impl Framer {
     /// the frame it was handling), or [`ChatError::InputLimit`](crate::ChatError::InputLimit) (then the buffered input
     /// and the collected frame are dropped).
     pub fn feed<S: FrameSink + ?Sized>(&mut self, data: &[u8], sink: &mut S) -> HandlerResult {
-        self.framing.gave_back = false;
         self.interrupted = false;
         self.apply_discard();
-        let result = self.feed_inner(data, sink);
+        let result = self
+            .feed_inner(data, sink)
+            .and_then(|()| self.check_decode_cap());
         self.finish(result)
+    }
+
+    /// With [`Terminator::Decode`], the input limit bounds what waits for the decoder: a
+    /// frame that never completes cannot grow the buffer without end.
+    fn check_decode_cap(&mut self) -> HandlerResult {
+        let framing = &mut self.framing;
+        match framing.max_input {
+            Some(limit)
+                if framing.terminator == Terminator::Decode && self.pending.len() > limit =>
+            {
+                let len = self.pending.len();
+                framing.discard();
+                Err(ChatError::InputLimit { len, limit }.into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The end of every framing call: drops discarded input, frees what grew large, and
@@ -153,7 +174,6 @@ impl Framer {
     /// As [`feed`](Self::feed).
     pub fn resume<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
         self.framing.paused = false;
-        self.framing.gave_back = false;
         self.proceed(sink)
     }
 
@@ -229,7 +249,7 @@ impl Framer {
     }
 
     fn can_run(&self) -> bool {
-        !self.framing.paused && !self.framing.discarded && !self.framing.gave_back
+        !self.framing.paused && !self.framing.discarded
     }
 
     fn apply_discard(&mut self) {
@@ -239,10 +259,15 @@ impl Framer {
         }
     }
 
-    /// Keeps `data` for later, unless the input was discarded.
+    /// Keeps `data` for later, unless the input was discarded; makes room for what a
+    /// decoder said it needs (at most doubling: a length prefix is the peer's word).
     fn keep(&mut self, data: &[u8]) {
         if !self.framing.discarded {
             self.pending.extend_from_slice(data);
+            if let Some(more) = self.framing.need.take() {
+                let room = more.min(self.pending.len().max(GROW_FOR_DECODER));
+                self.pending.reserve(room);
+            }
         }
     }
 

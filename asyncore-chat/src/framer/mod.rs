@@ -10,7 +10,7 @@
 
 use crate::error::ChatError;
 use crate::terminator::{find_prefix_at_end, Terminator};
-use asyncore_core::HandlerResult;
+use asyncore_core::{BoxError, HandlerResult};
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 
@@ -74,6 +74,33 @@ pub trait FrameSink {
         }
         .into())
     }
+
+    /// With [`Terminator::Decode`]: handles the frame (or frames) at the front of `input`
+    /// (all the input not framed yet) and says how many bytes that took, or that `input`
+    /// holds no whole frame yet. Called again on the rest while it consumes input (and the
+    /// framing is not paused); what it leaves waits for more input, in place. Not in
+    /// Python; tokio-util's `Decoder::decode`.
+    ///
+    /// # Errors
+    /// Whatever the sink returns: the stream cannot be framed on, so the framer drops its
+    /// buffered input (as a tokio `FramedRead` ends at a decode error). The default fails:
+    /// a sink used with `Terminator::Decode` must define it.
+    fn decode(&mut self, framing: &mut Framing, input: &[u8]) -> Result<Decoded, BoxError> {
+        let _ = (framing, input);
+        Err("Terminator::Decode is set but the handler defines no decode".into())
+    }
+}
+
+/// What a decoder did with the front of its input; see [`Terminator::Decode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    /// The first this many bytes (at least 1) were handled: one frame, or several in a
+    /// row (a server answering a pipelined batch in one call). The decoder is called again
+    /// on what follows, if anything does.
+    Consumed(usize),
+    /// No whole frame yet: wait for more input, at least this many more bytes when the
+    /// decoder knows (a length prefix), so that the framer can make room at once.
+    Incomplete(Option<usize>),
 }
 
 /// A ready-made [`FrameSink`] that keeps every frame, for one terminator that does not
@@ -114,11 +141,8 @@ pub struct Framing {
     max_input: Option<usize>,
     paused: bool,
     discarded: bool,
-    /// Bytes at the end of the input being handed to `collect_incoming_data` that the sink
-    /// gives back (see [`Framing::unread`]).
-    unread: usize,
-    /// The sink gave input back: framing stops until the next feed or resume.
-    gave_back: bool,
+    /// With [`Terminator::Decode`]: how many more bytes the decoder said it needs.
+    need: Option<usize>,
     /// `collect` refused input past the limit: the frame would have held this much.
     over_limit: Option<usize>,
     /// Input is dropped up to the next terminator (an over-long frame the sink let go).
@@ -135,8 +159,7 @@ impl Framing {
             max_input: Some(DEFAULT_MAX_INPUT),
             paused: false,
             discarded: false,
-            unread: 0,
-            gave_back: false,
+            need: None,
             over_limit: None,
             skipping: false,
         };
@@ -259,65 +282,6 @@ impl Framing {
         self.paused
     }
 
-    /// Gives back the last `n` bytes of the input that `collect_incoming_data` is being
-    /// handed now, unused (`n` larger than that input gives back all of it). Not in Python.
-    ///
-    /// The framer stops framing the current input there and keeps those bytes with the rest
-    /// of it; they come again, first, the next time it frames: at
-    /// [`resume`](Framer::resume) if paused, else with the next input fed. A count
-    /// terminator gets back what it had counted of them, and a terminator that came after
-    /// them is found again later.
-    ///
-    /// For a protocol that cuts its own input ([`Terminator::None`]) and has to stop
-    /// part-way: after the request whose reply took the output over the high
-    /// [`Watermarks`](crate::Watermarks) (the framer is then paused), the requests after it
-    /// wait unread, and nothing is lost. Keep a request cut by the end of the input in your
-    /// own buffer instead: given back, it would be handed over again, and parsed again,
-    /// with every read until it is whole.
-    ///
-    /// ```
-    /// use asyncore_chat::{FrameSink, Framer, Framing, Terminator};
-    /// use asyncore_core::HandlerResult;
-    ///
-    /// /// Takes one byte at a time and pauses after each one.
-    /// #[derive(Default)]
-    /// struct OneByOne(Vec<u8>);
-    ///
-    /// impl FrameSink for OneByOne {
-    ///     fn collect_incoming_data(&mut self, f: &mut Framing, data: &[u8]) -> HandlerResult {
-    ///         self.0.push(data[0]);
-    ///         f.pause();
-    ///         f.unread(data.len() - 1);
-    ///         Ok(())
-    ///     }
-    ///     fn found_terminator(&mut self, _: &mut Framing) -> HandlerResult { Ok(()) }
-    /// }
-    ///
-    /// let mut framer = Framer::new(Terminator::None);
-    /// let mut sink = OneByOne::default();
-    /// framer.feed(b"abc", &mut sink)?;
-    /// assert_eq!((&sink.0[..], framer.pending()), (&b"a"[..], &b"bc"[..]));
-    /// framer.resume(&mut sink)?;
-    /// framer.resume(&mut sink)?;
-    /// assert_eq!((&sink.0[..], framer.pending()), (&b"abc"[..], &b""[..]));
-    /// # Ok::<(), asyncore_core::BoxError>(())
-    /// ```
-    pub fn unread(&mut self, n: usize) {
-        self.unread = n;
-    }
-
-    /// What the sink gave back of the `len` bytes just handed to it (at most `len`), or
-    /// `None` when it used them all.
-    fn take_unread(&mut self, len: usize) -> Option<usize> {
-        let n = std::mem::take(&mut self.unread).min(len);
-        if n == 0 {
-            return None;
-        }
-        self.frame_len -= n.min(self.frame_len);
-        self.gave_back = true;
-        Some(n)
-    }
-
     /// Drops the collected frame and all buffered input, also the rest of the input being
     /// fed now. Python: the input half of `async_chat.discard_buffers()`.
     pub fn discard(&mut self) {
@@ -336,7 +300,6 @@ impl Framing {
             return Ok(()); // The rest of an over-long frame: dropped.
         }
         self.frame_len += data.len();
-        self.unread = 0;
         let result = sink.collect_incoming_data(self, data);
         let Some(len) = self.over_limit.take() else {
             return result;
@@ -371,6 +334,32 @@ impl Framing {
         self.frame_len = 0;
     }
 
+    /// Asks the sink's decoder for the frame at the front of `input`: `Some(len)` for a
+    /// frame handled, `None` for "need more" (noted in `need`). A decoder error, or a
+    /// length it cannot have consumed, drops the buffered input: the stream is out of step.
+    fn decode<S: FrameSink + ?Sized>(
+        &mut self,
+        sink: &mut S,
+        input: &[u8],
+    ) -> Result<Option<usize>, BoxError> {
+        let decoded = sink.decode(self, input);
+        let failed = match decoded {
+            Ok(Decoded::Consumed(n)) if n > 0 && n <= input.len() => return Ok(Some(n)),
+            Ok(Decoded::Incomplete(need)) => {
+                self.need = need;
+                return Ok(None);
+            }
+            Ok(Decoded::Consumed(n)) => format!(
+                "the decoder consumed {n} bytes out of {} of input",
+                input.len()
+            )
+            .into(),
+            Err(e) => e,
+        };
+        self.discard();
+        Err(failed)
+    }
+
     fn found<S: FrameSink + ?Sized>(&mut self, sink: &mut S) -> HandlerResult {
         if self.skipping {
             self.end_skip();
@@ -401,6 +390,8 @@ enum Step {
     Found { at: usize, len: usize },
     /// No terminator; the last `keep` bytes may start one.
     Partial { keep: usize },
+    /// The sink's decoder cuts the frame.
+    Decode,
 }
 
 /// The framing loop of `async_chat.handle_read` over `data`: returns how much of `data`
@@ -439,34 +430,20 @@ fn run<S: FrameSink + ?Sized>(
             }
             // `collects_all` covers `None`; the compiler does not know.
             Terminator::None => Step::CollectAll,
+            Terminator::Decode => Step::Decode,
         };
         let result = match step {
             Step::CollectAll => {
                 pos = data.len();
-                let mut counted = 0;
                 if let Terminator::Count(n) = &mut f.terminator {
-                    counted = rest.len().min(*n);
-                    *n -= counted;
+                    *n -= rest.len().min(*n);
                 }
-                let r = f.deliver(sink, rest);
-                if let Some(n) = f.take_unread(rest.len()) {
-                    if let Terminator::Count(left) = &mut f.terminator {
-                        *left += n.min(counted);
-                    }
-                    return (pos - n, r);
-                }
-                r
+                f.deliver(sink, rest)
             }
             Step::Count(n) => {
                 pos += n;
                 f.terminator = Terminator::Count(0);
                 let r = f.deliver(sink, &rest[..n]);
-                if let Some(unread) = f.take_unread(n) {
-                    if f.terminator == Terminator::Count(0) {
-                        f.terminator = Terminator::Count(unread);
-                    }
-                    return (pos - unread, r);
-                }
                 r.and_then(|()| f.found(sink))
             }
             Step::Found { at, len } => {
@@ -477,12 +454,17 @@ fn run<S: FrameSink + ?Sized>(
                 } else {
                     Ok(())
                 };
-                if let Some(unread) = f.take_unread(at) {
-                    // The terminator is found again after the bytes given back.
-                    return (pos - len - unread, r);
-                }
                 r.and_then(|()| f.found(sink))
             }
+            Step::Decode => match f.decode(sink, rest) {
+                Ok(Some(n)) => {
+                    pos += n;
+                    Ok(())
+                }
+                // No whole frame: the rest waits for more input.
+                Ok(None) => return (pos, Ok(())),
+                Err(e) => return (data.len(), Err(e)),
+            },
             Step::Partial { keep } => {
                 pos = data.len() - keep;
                 let take = rest.len() - keep;
@@ -491,9 +473,6 @@ fn run<S: FrameSink + ?Sized>(
                 } else {
                     Ok(())
                 };
-                if let Some(unread) = f.take_unread(take) {
-                    return (pos - unread, r);
-                }
                 if keep > 0 && r.is_ok() {
                     return (pos, r);
                 }

@@ -1,28 +1,27 @@
 //! The server: a listener that makes each connection an `AsyncChat` speaking RESP2.
 //!
-//! A connection's `AsyncChat` has no terminator: each read comes whole to
-//! [`RespConnection`]'s `collect_incoming_data`, which cuts the requests out of it in
-//! place with its [`RequestParser`], runs them against the shared [`Store`] and encodes
-//! the replies, so pipelined requests are answered in order and the replies to one read go
-//! out in one write. A request cut by the end of a read waits in the connection's own
-//! buffer for the rest. Bounds:
+//! A connection's `AsyncChat` frames with [`Terminator::Decode`]: the framer hands
+//! [`RespConnection`]'s `decode` the input not framed yet, in place, and it cuts the
+//! request at its front with its [`RequestParser`], runs it against the shared [`Store`]
+//! and encodes the reply, so pipelined requests are answered in order and the replies to
+//! one read go out in one write. A request cut by the end of a read waits in the framer
+//! for the rest. Bounds:
 //!
 //! - input: one line (inline request or header) at most [`MAX_INLINE`](super::MAX_INLINE)
 //!   bytes, one argument at most `--max-bulk` bytes, one request at most
 //!   [`Limits::max_request`]; past them Redis's protocol error, then close;
 //! - output: `async_chat`'s watermarks (pause reading above 256 KiB queued, resume at
-//!   64 KiB): the requests after the reply that went over wait, given back to the framer
-//!   ([`ChatContext::unread`]); a `GET` reply shares the stored value instead of copying
-//!   it, so a peer that pipelines `GET`s of a large value and reads nothing costs little.
+//!   64 KiB): the requests after the reply that went over wait in the framer, in place;
+//!   a `GET` reply shares the stored value instead of copying it, so a peer that
+//!   pipelines `GET`s of a large value and reads nothing costs little.
 
 use super::commands::{execute, Action, Exec, Session};
 use super::parser::{Limits, Parsed, ProtocolError, RequestParser};
 use super::reply::Encoder;
 use super::store::Store;
-use asyncore_chat::{AsyncChat, ChatContext, ChatError, ChatHandler, Terminator};
+use asyncore_chat::{AsyncChat, ChatContext, ChatError, ChatHandler, Decoded, Terminator};
 use asyncore_core::{BoxError, Channel, Context, Dispatcher, DisplayAddr, HandlerResult};
 use asyncore_core::{SockAddr, Socket};
-use bytes::{Bytes, BytesMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -130,35 +129,18 @@ pub struct RespConnection {
     store: SharedStore,
     parser: RequestParser,
     session: Session,
-    /// The start of a request cut by the end of a read, until the rest of it comes.
-    held: BytesMut,
+    /// `QUIT` or a protocol error closed the conversation: no request after it runs.
+    done: bool,
 }
 
-/// A request held whole in a buffer of its own from this size on is kept as that buffer,
-/// so that a large value it sets is stored without a copy (see [`Exec::shared`]).
-const SHARE_REQUEST_AT: usize = 64 * 1024;
-
-/// An emptied hold buffer larger than this is freed, so idle connections stay small.
-const KEEP_HELD: usize = 4096;
-
-/// Encoded replies are pushed once they reach this size (else once the read is done), so
-/// that the output watermarks see them.
+/// Encoded replies are pushed once they reach this size (else once the input at hand is
+/// served), so that the output watermarks see them.
 const PUSH_AT: usize = 64 * 1024;
 
 thread_local! {
     /// One encoder per loop thread: the replies of every connection are encoded into its
     /// shared blocks, so a connection keeps no encoding memory between reads.
     static ENCODER: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::default());
-}
-
-/// What became of the request at the front of the input.
-enum Outcome {
-    /// It ran (or was empty); it took this many bytes.
-    Done(usize),
-    /// It is not whole yet.
-    Cut { need: usize },
-    /// The connection is closing (`QUIT`, a protocol error): parse no more.
-    Closing,
 }
 
 impl RespConnection {
@@ -168,14 +150,15 @@ impl RespConnection {
             store,
             parser: RequestParser::new(settings.limits),
             session: Session::default(),
-            held: BytesMut::new(),
+            done: false,
         }
     }
 
-    /// The `AsyncChat` channel handler for this connection: no terminator (the parser cuts
-    /// the input) and no input limit of the framer's (the parser has its own).
+    /// The `AsyncChat` channel handler for this connection: the parser cuts the frames
+    /// ([`Terminator::Decode`]), and the framer has no input limit (the parser has its
+    /// own).
     pub fn into_chat(self) -> AsyncChat<RespConnection> {
-        let mut chat = AsyncChat::with_terminator(self, Terminator::None);
+        let mut chat = AsyncChat::with_terminator(self, Terminator::Decode);
         chat.set_max_input(None);
         chat
     }
@@ -185,129 +168,70 @@ impl RespConnection {
         &self.session
     }
 
-    /// Serves the requests of one read: first the end of the request held from before,
-    /// then every request of `data`, each cut out of it in place.
+    /// Serves the whole requests at the front of `input`, in order: each is cut in place
+    /// by the parser, run, and its reply encoded; the replies are pushed at the end (or
+    /// once they reach [`PUSH_AT`]). Returns what it consumed; a request cut by the end of
+    /// the input is left in place (`Incomplete` when it is the first).
     fn serve(
         &mut self,
         chat: &mut ChatContext<'_, '_>,
         enc: &mut Encoder,
-        data: &[u8],
-    ) -> Result<(), ChatError> {
-        // The key space is locked once per read, and the clock read once.
+        input: &[u8],
+    ) -> Result<Decoded, ChatError> {
+        // The key space is locked once per batch, and the clock read once.
         let store = self.store.clone();
         let mut store = lock(&store);
-        let mut batch = Batch {
-            store: &mut store,
-            now: Instant::now(),
-            enc,
-        };
+        let now = Instant::now();
         let mut pos = 0;
-        if !self.held.is_empty() {
-            let before = self.held.len();
-            self.held.extend_from_slice(data);
-            match self.held_request(chat, &mut batch)? {
-                // The request ended in `data`: go on after it.
-                Outcome::Done(len) => pos = len - before,
-                Outcome::Cut { need } => {
-                    reserve(&mut self.held, need);
-                    return Ok(());
+        while pos < input.len() {
+            let rest = &input[pos..];
+            let len = match self.parser.parse(rest) {
+                Parsed::Command { len } => len,
+                Parsed::Empty { len } => {
+                    pos += len;
+                    continue;
                 }
-                Outcome::Closing => return Ok(()),
-            }
-        }
-        while pos < data.len() {
-            let input = &data[pos..];
-            let parsed = self.parser.parse(input);
-            match self.act(chat, &mut batch, input, None, parsed)? {
-                Outcome::Done(len) => pos += len,
-                Outcome::Cut { need } => {
-                    reserve(&mut self.held, need);
-                    self.held.extend_from_slice(input);
-                    break;
+                Parsed::Incomplete { need } if pos == 0 => {
+                    let more = need.saturating_sub(rest.len());
+                    return Ok(Decoded::Incomplete(Some(more)));
                 }
-                Outcome::Closing => break,
+                Parsed::Incomplete { .. } => break,
+                Parsed::Error(err) => {
+                    self.refuse(chat, enc, &err)?;
+                    return Ok(Decoded::Consumed(input.len()));
+                }
+            };
+            let mut x = Exec {
+                store: &mut store,
+                session: &mut self.session,
+                limits: self.parser.limits(),
+                now,
+                shared: None,
+            };
+            let action = with_args(self.parser.args(rest), |args| execute(&mut x, args));
+            pos += len;
+            match action {
+                Action::Reply(reply) => reply.encode(enc),
+                Action::ReplyAndClose(reply) => {
+                    reply.encode(enc);
+                    flush(chat, enc)?;
+                    chat.close_when_done();
+                    self.done = true;
+                    // What follows QUIT is not run (Redis does not either).
+                    return Ok(Decoded::Consumed(input.len()));
+                }
             }
-            if batch.enc.len() >= PUSH_AT {
-                flush(chat, batch.enc)?;
+            if enc.len() >= PUSH_AT {
+                flush(chat, enc)?;
                 if chat.is_paused() {
-                    // The output went over the high watermark: the other requests wait,
-                    // given back to the framer, until it drains.
-                    chat.unread(data.len() - pos);
+                    // The output went over the high watermark: the other requests wait in
+                    // the framer, in place, until it drains.
                     break;
                 }
             }
         }
-        flush(chat, batch.enc)
-    }
-
-    /// Parses the held request (which ends in the input just added to it) and runs it
-    /// if it is whole now; `Done` counts the bytes it took, from its first held byte.
-    fn held_request(
-        &mut self,
-        chat: &mut ChatContext<'_, '_>,
-        batch: &mut Batch<'_>,
-    ) -> Result<Outcome, ChatError> {
-        let mut held = std::mem::take(&mut self.held);
-        let outcome = match self.parser.parse(&held) {
-            Parsed::Command { len } if len >= SHARE_REQUEST_AT => {
-                // A large request becomes a buffer of its own, which large values share;
-                // the rest of the buffer shares its memory, so it is not kept.
-                let request = held.split_to(len).freeze();
-                held = BytesMut::new();
-                let parsed = Parsed::Command { len };
-                self.act(chat, batch, &request, Some(&request), parsed)
-            }
-            parsed => self.act(chat, batch, &held, None, parsed),
-        };
-        if !matches!(outcome, Ok(Outcome::Cut { .. })) {
-            held.clear();
-            if held.capacity() > KEEP_HELD {
-                held = BytesMut::new();
-            }
-        }
-        self.held = held;
-        outcome
-    }
-
-    /// Acts on what the parser found at the front of `input`: runs a command, refuses a
-    /// malformed request. `shared` is `input` as a buffer of its own, if it is one.
-    fn act(
-        &mut self,
-        chat: &mut ChatContext<'_, '_>,
-        batch: &mut Batch<'_>,
-        input: &[u8],
-        shared: Option<&Bytes>,
-        parsed: Parsed,
-    ) -> Result<Outcome, ChatError> {
-        let len = match parsed {
-            Parsed::Incomplete { need } => return Ok(Outcome::Cut { need }),
-            Parsed::Empty { len } => return Ok(Outcome::Done(len)),
-            Parsed::Command { len } => len,
-            Parsed::Error(err) => {
-                self.refuse(chat, batch.enc, &err)?;
-                return Ok(Outcome::Closing);
-            }
-        };
-        let mut x = Exec {
-            store: batch.store,
-            session: &mut self.session,
-            limits: self.parser.limits(),
-            now: batch.now,
-            shared,
-        };
-        let action = with_args(self.parser.args(input), |args| execute(&mut x, args));
-        match action {
-            Action::Reply(reply) => {
-                reply.encode(batch.enc);
-                Ok(Outcome::Done(len))
-            }
-            Action::ReplyAndClose(reply) => {
-                reply.encode(batch.enc);
-                flush(chat, batch.enc)?;
-                chat.close_when_done();
-                Ok(Outcome::Closing)
-            }
-        }
+        flush(chat, enc)?;
+        Ok(Decoded::Consumed(pos))
     }
 
     /// Replies to a malformed request (if Redis would) and closes once that is sent.
@@ -323,15 +247,9 @@ impl RespConnection {
         }
         flush(chat, enc)?;
         chat.close_when_done();
+        self.done = true;
         Ok(())
     }
-}
-
-/// What the requests of one read run with.
-struct Batch<'b> {
-    store: &'b mut Store,
-    now: Instant,
-    enc: &'b mut Encoder,
 }
 
 /// Calls `f` with the arguments as a slice of byte slices, on the stack for up to 8 of
@@ -353,39 +271,35 @@ fn with_args<'a, R>(
     }
 }
 
-/// Makes room in `held` for a request of `need` bytes, at most doubling what it holds at
-/// a time: a payload announced but not sent costs nothing.
-fn reserve(held: &mut BytesMut, need: usize) {
-    let more = need.saturating_sub(held.len());
-    held.reserve(more.min(held.len().max(16 * 1024)));
-}
-
 /// Pushes the replies encoded so far.
 fn flush(chat: &mut ChatContext<'_, '_>, enc: &mut Encoder) -> Result<(), ChatError> {
     enc.drain(|part| chat.push(part))
 }
 
 impl ChatHandler for RespConnection {
-    fn collect_incoming_data(
+    fn decode(
         &mut self,
         chat: &mut ChatContext<'_, '_>,
-        data: &[u8],
-    ) -> HandlerResult {
+        input: &[u8],
+    ) -> Result<Decoded, BoxError> {
+        if self.done {
+            // After QUIT or a protocol error: the rest of the input is not run.
+            return Ok(Decoded::Consumed(input.len()));
+        }
         ENCODER.with(|enc| {
-            // Never borrowed twice: serving does not call back into this function.
+            // Never borrowed twice: decoding does not call back into this function.
             let mut enc = enc.borrow_mut();
-            let result = self.serve(chat, &mut enc, data);
+            let result = self.serve(chat, &mut enc, input);
             if result.is_err() {
                 // Whatever was encoded for this connection is not for the next one.
                 enc.clear();
             }
-            result
-        })?;
-        Ok(())
+            Ok(result?)
+        })
     }
 
     fn found_terminator(&mut self, _chat: &mut ChatContext<'_, '_>) -> HandlerResult {
-        // Never called: there is no terminator (see `into_chat`).
+        // Never called: the parser cuts the frames (see `into_chat`).
         Ok(())
     }
 
@@ -400,6 +314,7 @@ mod tests {
     use super::*;
     use asyncore_chat::ChatHandle;
     use asyncore_core::{Loop, SocketMap};
+    use bytes::Bytes;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     use std::time::Duration;

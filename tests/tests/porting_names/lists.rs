@@ -3,8 +3,9 @@
 
 use asyncore_chat::{
     find_prefix_at_end, push_to, simple_producer, AsyncChat, Bytes, ChatContext, ChatError,
-    ChatHandle, ChatHandler, FrameSink, FrameVec, Framer, Framing, Producer, SimpleProducer,
-    Terminator, Watermarks, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_INPUT, SIMPLE_PRODUCER_BUFFER_SIZE,
+    ChatHandle, ChatHandler, Decoded, FrameSink, FrameVec, Framer, Framing, Producer,
+    SimpleProducer, Terminator, Watermarks, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_INPUT,
+    SIMPLE_PRODUCER_BUFFER_SIZE,
 };
 use asyncore_core::{
     close_all, loop_, readwrite, strerror, tuning, with_socket_map, BoxError, Channel, ChannelId,
@@ -376,6 +377,10 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(<Probe as ChatHandler>::handle_connect);
     val!(<Probe as ChatHandler>::handle_close);
     val!(<Probe as ChatHandler>::handle_error);
+    val!(<Probe as ChatHandler>::decode);
+    val!(Terminator::Decode);
+    ty!(Decoded);
+    val!(Decoded::Consumed);
     val!(ChatContext::<'s, 'a>::push
         => fn(&mut ChatContext<'s, 'a>, Bytes) -> Result<(), ChatError>);
     val!(ChatContext::<'s, 'a>::push_with_producer
