@@ -476,6 +476,25 @@ fn expire_at(kind: ExpireKind, value: &[u8], now: Instant) -> Result<Option<Inst
     Ok(now.checked_add(from_now))
 }
 
+/// Calls `f` with the arguments as a slice of byte slices, on the stack for up to 8 of
+/// them (almost every request).
+pub fn with_args<'a, R>(
+    args: impl ExactSizeIterator<Item = &'a [u8]>,
+    f: impl FnOnce(&[&'a [u8]]) -> R,
+) -> R {
+    const ON_STACK: usize = 8;
+    let n = args.len();
+    if n <= ON_STACK {
+        let mut slots: [&[u8]; ON_STACK] = [&[]; ON_STACK];
+        for (slot, arg) in slots.iter_mut().zip(args) {
+            *slot = arg;
+        }
+        f(&slots[..n])
+    } else {
+        f(&args.collect::<Vec<_>>())
+    }
+}
+
 #[cfg(test)]
 #[path = "commands_tests.rs"]
 mod tests;

@@ -18,7 +18,7 @@ pub mod server;
 pub mod store;
 mod text;
 
-pub use commands::{execute, Action, Exec, Session};
+pub use commands::{execute, with_args, Action, Exec, Session};
 pub use parser::{
     parse_i64, split_args, ArgSlices, Limits, Parsed, ProtocolError, RequestParser,
     DEFAULT_MAX_BULK, DEFAULT_MAX_REQUEST, MAX_INLINE,

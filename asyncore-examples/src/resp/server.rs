@@ -15,7 +15,7 @@
 //!   a `GET` reply shares the stored value instead of copying it, so a peer that
 //!   pipelines `GET`s of a large value and reads nothing costs little.
 
-use super::commands::{execute, Action, Exec, Session};
+use super::commands::{execute, with_args, Action, Exec, Session};
 use super::parser::{Limits, Parsed, ProtocolError, RequestParser};
 use super::reply::Encoder;
 use super::store::Store;
@@ -249,25 +249,6 @@ impl RespConnection {
         chat.close_when_done();
         self.done = true;
         Ok(())
-    }
-}
-
-/// Calls `f` with the arguments as a slice of byte slices, on the stack for up to 8 of
-/// them (almost every request).
-fn with_args<'a, R>(
-    args: impl ExactSizeIterator<Item = &'a [u8]>,
-    f: impl FnOnce(&[&'a [u8]]) -> R,
-) -> R {
-    const ON_STACK: usize = 8;
-    let n = args.len();
-    if n <= ON_STACK {
-        let mut slots: [&[u8]; ON_STACK] = [&[]; ON_STACK];
-        for (slot, arg) in slots.iter_mut().zip(args) {
-            *slot = arg;
-        }
-        f(&slots[..n])
-    } else {
-        f(&args.collect::<Vec<_>>())
     }
 }
 
