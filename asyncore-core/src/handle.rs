@@ -2,7 +2,9 @@
 //! ([`LookupError`]) or of adding one ([`InsertError`]).
 
 use crate::channel::Channel;
-use crate::socket_map::ChannelId;
+use crate::dispatcher::Dispatcher;
+use crate::socket_map::{ChannelId, SocketMap};
+use std::any::{Any, TypeId};
 use std::error::Error;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -294,5 +296,74 @@ impl<H: 'static> Error for InsertError<H> {
 impl<H> From<InsertError<H>> for io::Error {
     fn from(err: InsertError<H>) -> io::Error {
         err.into_error()
+    }
+}
+
+/// Reaching a channel's handler through its handle.
+impl SocketMap {
+    /// The handler of a channel, as its own type. Its predicates are asked again on the
+    /// next pass.
+    ///
+    /// # Errors
+    /// [`LookupError::Gone`] once the channel closed, [`LookupError::Running`] for the
+    /// channel whose handler is running now (the caller itself: use its context),
+    /// [`LookupError::OtherMap`] for another map's handle.
+    pub fn handler_mut<H: Dispatcher>(&mut self, handle: Handle<H>) -> Result<&mut H, LookupError> {
+        self.get_mut(handle).map(|(h, _)| h)
+    }
+
+    /// Handler (as its own type) and core of a channel together; see
+    /// [`handler_mut`](Self::handler_mut).
+    ///
+    /// # Errors
+    /// As [`handler_mut`](Self::handler_mut).
+    pub fn get_mut<H: Dispatcher>(
+        &mut self,
+        handle: Handle<H>,
+    ) -> Result<(&mut H, &mut Channel), LookupError> {
+        let id = handle.id();
+        self.lookup(id, TypeId::of::<H>(), std::any::type_name::<H>())?;
+        self.mark_touched(id);
+        let Some(entry) = self.open_entry_mut(id) else {
+            return Err(LookupError::Gone(id));
+        };
+        let Some(handler) = entry.handler.as_deref_mut() else {
+            return Err(LookupError::Running(id));
+        };
+        let handler: &mut dyn Any = handler;
+        match handler.downcast_mut::<H>() {
+            Some(h) => Ok((h, &mut entry.chan)),
+            // `lookup` checked the type.
+            None => Err(LookupError::Gone(id)),
+        }
+    }
+
+    /// The typed handle of channel `id`, once its handler is known to be an `H`: for an id
+    /// taken from a [`Context`](crate::Context) (`ctx.id()`) or kept untyped.
+    ///
+    /// # Errors
+    /// [`LookupError::WrongType`] when the handler is not an `H`; otherwise as
+    /// [`handler_mut`](Self::handler_mut) (but a running handler's handle is given).
+    pub fn handle<H: Dispatcher>(&self, id: ChannelId) -> Result<Handle<H>, LookupError> {
+        self.lookup(id, TypeId::of::<H>(), std::any::type_name::<H>())?;
+        Ok(Handle::new(id))
+    }
+
+    /// Checks that `id` names an open channel whose handler has type `ty`.
+    fn lookup(&self, id: ChannelId, ty: TypeId, expected: &'static str) -> Result<(), LookupError> {
+        if id.map != self.id {
+            return Err(LookupError::OtherMap(id));
+        }
+        let Some(entry) = self.open_entry(id) else {
+            return Err(LookupError::Gone(id));
+        };
+        if entry.handler_type != ty {
+            return Err(LookupError::WrongType {
+                id,
+                expected,
+                actual: entry.chan.name,
+            });
+        }
+        Ok(())
     }
 }

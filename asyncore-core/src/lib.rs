@@ -109,6 +109,7 @@
 
 mod backend;
 mod channel;
+mod closing;
 mod context;
 mod data;
 mod dispatch;

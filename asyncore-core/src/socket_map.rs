@@ -6,13 +6,13 @@ use crate::backend::poll::PollWait;
 use crate::backend::{self, Registration};
 use crate::channel::Channel;
 use crate::dispatcher::Dispatcher;
-use crate::handle::{Handle, InsertError, LookupError};
+use crate::handle::{Handle, InsertError};
 use crate::into_bytes::IntoBytes;
 use crate::slab::{Key, Slab};
-use crate::state::{ready, CloseState, LoopState};
+use crate::state::{ready, LoopState};
 use crate::timer::TimerQueue;
 use crate::waker;
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
@@ -31,8 +31,8 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
 /// Python keys its map by descriptor number; we do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelId {
-    map: u32,
-    key: Key,
+    pub(crate) map: u32,
+    pub(crate) key: Key,
 }
 
 impl ChannelId {
@@ -115,10 +115,10 @@ static NEXT_MAP: AtomicU32 = AtomicU32::new(1);
 /// # }
 /// ```
 pub struct SocketMap {
-    id: u32,
-    entries: Slab<Entry>,
+    pub(crate) id: u32,
+    pub(crate) entries: Slab<Entry>,
     /// Channels that count in `len` (not closed, not lingering).
-    open: usize,
+    pub(crate) open: usize,
     pub(crate) poller: Option<MioWait>,
     registry: Option<Arc<::mio::Registry>>,
     pub(crate) poll_set: PollWait,
@@ -128,7 +128,7 @@ pub struct SocketMap {
     spare: Vec<ChannelId>,
     /// Closed channels whose descriptor the map still reads until the peer closes.
     pub(crate) lingering: Vec<ChannelId>,
-    linger: Duration,
+    pub(crate) linger: Duration,
     pub(crate) stop: bool,
     pub(crate) running: bool,
     pub(crate) stats: LoopStats,
@@ -306,11 +306,11 @@ impl SocketMap {
     }
 
     /// The entry of an open channel.
-    fn open_entry(&self, id: ChannelId) -> Option<&Entry> {
+    pub(crate) fn open_entry(&self, id: ChannelId) -> Option<&Entry> {
         self.entry(id).filter(|e| e.state.is_open())
     }
 
-    fn open_entry_mut(&mut self, id: ChannelId) -> Option<&mut Entry> {
+    pub(crate) fn open_entry_mut(&mut self, id: ChannelId) -> Option<&mut Entry> {
         self.entry_mut(id).filter(|e| e.state.is_open())
     }
 
@@ -343,72 +343,6 @@ impl SocketMap {
         let id = id.into();
         self.mark_touched(id);
         self.open_entry_mut(id).map(|e| &mut e.chan)
-    }
-
-    /// The handler of a channel, as its own type. Its predicates are asked again on the
-    /// next pass.
-    ///
-    /// # Errors
-    /// [`LookupError::Gone`] once the channel closed, [`LookupError::Running`] for the
-    /// channel whose handler is running now (the caller itself: use its context),
-    /// [`LookupError::OtherMap`] for another map's handle.
-    pub fn handler_mut<H: Dispatcher>(&mut self, handle: Handle<H>) -> Result<&mut H, LookupError> {
-        self.get_mut(handle).map(|(h, _)| h)
-    }
-
-    /// Handler (as its own type) and core of a channel together; see
-    /// [`handler_mut`](Self::handler_mut).
-    ///
-    /// # Errors
-    /// As [`handler_mut`](Self::handler_mut).
-    pub fn get_mut<H: Dispatcher>(
-        &mut self,
-        handle: Handle<H>,
-    ) -> Result<(&mut H, &mut Channel), LookupError> {
-        let id = handle.id();
-        self.lookup(id, TypeId::of::<H>(), std::any::type_name::<H>())?;
-        self.mark_touched(id);
-        let Some(entry) = self.open_entry_mut(id) else {
-            return Err(LookupError::Gone(id));
-        };
-        let Some(handler) = entry.handler.as_deref_mut() else {
-            return Err(LookupError::Running(id));
-        };
-        let handler: &mut dyn Any = handler;
-        match handler.downcast_mut::<H>() {
-            Some(h) => Ok((h, &mut entry.chan)),
-            // `lookup` checked the type.
-            None => Err(LookupError::Gone(id)),
-        }
-    }
-
-    /// The typed handle of channel `id`, once its handler is known to be an `H`: for an id
-    /// taken from a [`Context`](crate::Context) (`ctx.id()`) or kept untyped.
-    ///
-    /// # Errors
-    /// [`LookupError::WrongType`] when the handler is not an `H`; otherwise as
-    /// [`handler_mut`](Self::handler_mut) (but a running handler's handle is given).
-    pub fn handle<H: Dispatcher>(&self, id: ChannelId) -> Result<Handle<H>, LookupError> {
-        self.lookup(id, TypeId::of::<H>(), std::any::type_name::<H>())?;
-        Ok(Handle::new(id))
-    }
-
-    /// Checks that `id` names an open channel whose handler has type `ty`.
-    fn lookup(&self, id: ChannelId, ty: TypeId, expected: &'static str) -> Result<(), LookupError> {
-        if id.map != self.id {
-            return Err(LookupError::OtherMap(id));
-        }
-        let Some(entry) = self.open_entry(id) else {
-            return Err(LookupError::Gone(id));
-        };
-        if entry.handler_type != ty {
-            return Err(LookupError::WrongType {
-                id,
-                expected,
-                actual: entry.chan.name,
-            });
-        }
-        Ok(())
     }
 
     /// Whether channel `id` is closing: its handler asked to close once its output is
@@ -578,167 +512,6 @@ impl SocketMap {
                 io::ErrorKind::NotFound,
                 format!("no channel {id} in the map"),
             )
-        }
-    }
-
-    /// Closes channel `id` and removes it from the map, without `handle_close` (Python:
-    /// `dispatcher.close()`). A stale id is not an error (closing twice is allowed).
-    ///
-    /// # Errors
-    /// The error of `close(2)`, as [`Channel::close`]; `InvalidInput` for an id of another
-    /// map (nothing is closed).
-    pub fn close(&mut self, id: impl Into<ChannelId>) -> io::Result<()> {
-        let id = id.into();
-        if id.map != self.id {
-            return Err(self.stale(id));
-        }
-        self.close_channel(id)
-    }
-
-    /// The one way a channel becomes closed, whoever asked: it leaves the map's views at
-    /// once, its descriptor is closed (or lingers, after a flush whose peer has not ended
-    /// its input), and its slot is freed as soon as its handler is not running.
-    pub(crate) fn close_channel(&mut self, id: ChannelId) -> io::Result<()> {
-        let linger = self.linger;
-        let now_linger = self
-            .shutdown
-            .unwrap_or_else(|| crate::timer::after(Instant::now(), linger));
-        let Some(entry) = self.entry_mut(id) else {
-            return Ok(());
-        };
-        if !entry.state.is_open() {
-            return Ok(());
-        }
-        entry.absorb();
-        entry.state.close = CloseState::Closed;
-        entry.state.close_due = false;
-        entry.state.flush_check = false;
-        let idle = entry.state.idle.take().and_then(|i| i.timer);
-        let lingers = entry.state.write_shut
-            && !entry.state.read_closed
-            && !linger.is_zero()
-            && entry.chan.should_linger();
-        let result = if lingers {
-            entry.chan.close_to_linger();
-            entry.state.linger_until = Some(now_linger);
-            entry.state.ready &= ready::READ | ready::RDHUP;
-            entry.state.interest = Some((true, false));
-            // The handler is dropped now (or when it returns): the channel is gone.
-            drop(entry.handler.take());
-            Ok(())
-        } else {
-            let result = entry.chan.close();
-            if entry.handler.is_some() {
-                self.entries.remove(id.key);
-            }
-            // Else its handler is running: its slot goes when the handler returns.
-            result
-        };
-        self.open -= 1;
-        if let Some(timer) = idle {
-            self.timers.cancel(timer);
-        }
-        if lingers {
-            log::debug!(target: "asyncore", "channel {id} closed; it lingers until its peer closes");
-            self.lingering.push(id);
-            self.mark_active(id);
-        }
-        result
-    }
-
-    /// Puts a handler back after it ran, or drops it if its channel closed meanwhile.
-    /// The predicates are to be asked again: what the handler did may have changed them.
-    pub(crate) fn restore(&mut self, id: ChannelId, handler: Box<dyn Dispatcher>) {
-        let Some(entry) = self.entry_mut(id) else {
-            return;
-        };
-        entry.state.interest = None;
-        if entry.state.is_open() {
-            entry.handler = Some(handler);
-        } else if entry.state.linger_until.is_none() {
-            self.entries.remove(id.key);
-        }
-    }
-
-    /// The earliest end of a linger.
-    pub(crate) fn next_linger_end(&self) -> Option<Instant> {
-        self.lingering
-            .iter()
-            .filter_map(|&id| self.entry(id).and_then(|e| e.state.linger_until))
-            .min()
-    }
-
-    /// Ends the lingers whose time is up.
-    pub(crate) fn end_lingers_due(&mut self, now: Instant) {
-        let due: Vec<ChannelId> = self
-            .lingering
-            .iter()
-            .copied()
-            .filter(|&id| {
-                self.entry(id)
-                    .and_then(|e| e.state.linger_until)
-                    .is_none_or(|t| t <= now)
-            })
-            .collect();
-        for id in due {
-            log::debug!(target: "asyncore", "channel {id} lingered until its time was up");
-            self.end_linger(id);
-        }
-    }
-
-    /// Ends a lingering channel: its descriptor is closed and its slot freed.
-    pub(crate) fn end_linger(&mut self, id: ChannelId) {
-        if let Some(entry) = self.entry_mut(id) {
-            if entry.state.linger_until.take().is_some() {
-                entry.chan.end_linger();
-                self.entries.remove(id.key);
-            }
-        }
-        self.lingering.retain(|&l| l != id);
-    }
-
-    /// How long a channel that closes after a flush keeps reading and discarding its
-    /// peer's input, so that the kernel does not answer that input with a reset (which
-    /// destroys replies still in flight): until the peer closes, or this long at most.
-    /// During a [`shutdown`](Self::shutdown) the grace period applies instead. Default
-    /// [`DEFAULT_LINGER`] (2 s); `Duration::ZERO` closes at once.
-    ///
-    /// A channel lingers when the loop shut its write side down after a flush
-    /// ([`Context::close_when_done`](crate::Context::close_when_done), a shutdown), its
-    /// peer has not ended its input, and it either sent something (replies the peer may
-    /// not have read yet: input arriving after a plain close would reset them away) or
-    /// holds input it did not read (a client still pipelining requests). A peer that
-    /// closes when it sees our end of stream, as most do, ends the linger at once. A
-    /// lingering channel is gone from the map's views; the loop does not wait for it
-    /// unless it is shutting down. Apache's `lingering_close` is the model.
-    pub fn set_linger(&mut self, linger: Duration) {
-        self.linger = linger;
-    }
-
-    /// Closes every channel and empties the map. Python: `asyncore.close_all(map,
-    /// ignore_all)`. Handlers are dropped without `handle_close`; lingering descriptors
-    /// are closed too.
-    ///
-    /// # Errors
-    /// The first error of `close(2)`, unless `ignore_all`; `EBADF` is always ignored. The
-    /// map is empty either way.
-    pub fn close_all(&mut self, ignore_all: bool) -> io::Result<()> {
-        let mut first_err = None;
-        let mut ids = Vec::new();
-        self.collect_ids(&mut ids);
-        for id in ids {
-            if let Err(e) = self.close_channel(id) {
-                if first_err.is_none() && !ignore_all {
-                    first_err = Some(e);
-                }
-            }
-        }
-        for id in std::mem::take(&mut self.lingering) {
-            self.end_linger(id);
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(()),
         }
     }
 
