@@ -11,6 +11,7 @@
 //! | `file_reader PATH` | PyMOTW's `file_dispatcher` reader; `-` reads standard input |
 //! | `chat_server [--listen HOST:PORT] [--max-line BYTES] [--idle-timeout SECS]` | a multi-user line chat on `async_chat` |
 //! | `resp_server [--listen HOST:PORT] [--max-bulk BYTES]` | a Redis-protocol (RESP2) server on `async_chat`: `redis-cli` and `redis-benchmark` talk to it |
+//! | `smtp_server [--listen HOST:PORT] [--hostname NAME] [-s BYTES] [-u]` | CPython's `smtpd` ported, a drop-in for `python -m smtpd -n -c DebuggingServer` |
 //!
 //! Every server takes `--listen HOST:PORT` and prints exactly one line `listening on
 //! HOST:PORT` once it listens (so `--listen 127.0.0.1:0` works). Logging goes through
@@ -22,3 +23,4 @@ pub mod chat;
 pub mod cli;
 pub mod http;
 pub mod resp;
+pub mod smtp;

@@ -2,7 +2,9 @@
 //!
 //! - `http_client` fetching from `python3 -m http.server`;
 //! - `resp_server` driven by `redis-cli` (every command, each reply compared with what a
-//!   real `redis-server` answers to the same command line) and by `redis-benchmark`.
+//!   real `redis-server` answers to the same command line) and by `redis-benchmark`;
+//! - `smtp_server` and `python3 -m smtpd -n -c DebuggingServer` given the same
+//!   conversations (raw sockets and `smtplib`), replies and printouts compared.
 //!
 //! A missing tool is a failure, never a skip.
 
@@ -68,7 +70,29 @@ const CHECKS: &[(&str, Check)] = &[
         redis_cli_check,
     ),
     ("resp_server: redis-benchmark", redis_benchmark_check),
+    (
+        "smtp_server vs python3 -m smtpd -n -c DebuggingServer (differential)",
+        smtpd_differential,
+    ),
 ];
+
+/// The conversations of `xtask/interop/smtpd_diff.py` against CPython's smtpd and
+/// smtp_server with the same flags: every reply and every printed message compared.
+fn smtpd_differential() -> Result<(), String> {
+    let script = project_root().join("xtask/interop/smtpd_diff.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(release_bin("smtp_server"))
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let text = output_text(&out);
+    eprint!("{text}");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err("smtp_server's replies or printout differ from smtpd's (see above)".into())
+    }
+}
 
 fn output_text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -54,6 +54,8 @@ pub fn wait_output(mut child: Child) -> Output {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// What the server printed after its `listening on` line, so far.
+    printed: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl Server {
@@ -76,13 +78,21 @@ impl Server {
             .expect("spawn server");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = printed.clone();
         std::thread::spawn(move || {
             let mut line = String::new();
             let mut reader = BufReader::new(stdout);
             let _ = reader.read_line(&mut line);
             let _ = tx.send(line);
-            // Keep draining so the server never blocks on a full pipe.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            // Keep draining so the server never blocks on a full pipe; keep what it says.
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                kept.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
         });
         let line = rx
             .recv_timeout(DEADLINE)
@@ -93,11 +103,32 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .expect("a HOST:PORT address");
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            printed,
+        }
     }
 }
 
 impl Server {
+    /// Waits (with the deadline) until the server has printed `expected` after its
+    /// `listening on` line, and returns all it printed.
+    pub fn printed_until(&self, expected: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let text = String::from_utf8_lossy(&self.printed.lock().unwrap()).into_owned();
+            if text.contains(expected) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server never printed {expected:?}; it printed {text:?}"
+            );
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+
     /// The server's CPU time so far (user + system), from `/proc/PID/stat`.
     pub fn cpu_time(&self) -> Duration {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
