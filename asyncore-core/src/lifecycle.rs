@@ -145,9 +145,11 @@ impl SocketMap {
     /// channel flushes its output (while its handler's
     /// [`has_pending_output`](crate::Dispatcher::has_pending_output) holds), then has its
     /// write side shut down and gets its `handle_close` (once). A channel closed after
-    /// that lingers: its peer's unread requests are read and discarded until the peer
-    /// closes, so the kernel does not reset the connection under the replies still in
-    /// flight. When `grace` (`Duration::MAX`: no limit) runs out first, every channel left
+    /// that lingers (when it sent something or has input unread): what its peer still
+    /// sends is read and discarded until the peer closes, so the kernel does not reset
+    /// the connection under the replies still in flight. The loop returns once every peer
+    /// has closed; a peer that keeps an idle connection open after our end of stream holds
+    /// the shutdown until the grace ends. When `grace` (`Duration::MAX`: no limit) runs out first, every channel left
     /// gets its `handle_close` (if it had none) and closes. The loop then returns `Ok`.
     /// Calling it again only shortens the grace period.
     pub fn shutdown(&mut self, grace: Duration) {
