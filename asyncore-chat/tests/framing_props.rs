@@ -173,3 +173,90 @@ proptest! {
         }
     }
 }
+
+/// A decoder of frames prefixed by a one-byte length; `batch` decodes every whole frame
+/// at hand per call (as a pipelining server does), else one per call. Pauses after the
+/// frames whose numbers `pauses` lists.
+struct Prefixed {
+    frames: Vec<Vec<u8>>,
+    batch: bool,
+    pauses: Vec<usize>,
+}
+
+impl FrameSink for Prefixed {
+    fn found_terminator(&mut self, _framing: &mut Framing) -> HandlerResult {
+        Err("not called with Terminator::Decode".into())
+    }
+
+    fn decode(
+        &mut self,
+        framing: &mut Framing,
+        input: &[u8],
+    ) -> Result<asyncore_chat::Decoded, asyncore_core::BoxError> {
+        use asyncore_chat::Decoded;
+        let mut pos = 0;
+        while let Some(&len) = input.get(pos) {
+            let whole = 1 + usize::from(len);
+            if input.len() - pos < whole {
+                break;
+            }
+            self.frames.push(input[pos + 1..pos + whole].to_vec());
+            pos += whole;
+            if self.pauses.contains(&self.frames.len()) {
+                framing.pause();
+                break;
+            }
+            if !self.batch {
+                break;
+            }
+        }
+        Ok(if pos == 0 {
+            Decoded::Incomplete(None)
+        } else {
+            Decoded::Consumed(pos)
+        })
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever the reads and the pauses, a decoder gets every frame once, in order, and
+    /// what it cannot decode yet waits in the framer, in place.
+    #[test]
+    fn a_decoder_gets_the_frames_whatever_the_reads_and_pauses(
+        frames in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..20), 0..30),
+        tail in prop::collection::vec(any::<u8>(), 0..5),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+        pauses in prop::collection::vec(0usize..30, 0..5),
+        batch in any::<bool>(),
+    ) {
+        let mut stream = Vec::new();
+        for f in &frames {
+            stream.push(u8::try_from(f.len()).unwrap()); // at most 19
+            stream.extend_from_slice(f);
+        }
+        // A cut frame at the end: its length byte announces more than follows.
+        let partial = !tail.is_empty();
+        if partial {
+            stream.push(u8::try_from(tail.len() + 3).unwrap());
+            stream.extend_from_slice(&tail);
+        }
+        let mut framer = Framer::new(Terminator::Decode);
+        framer.set_max_input(None);
+        let mut sink = Prefixed { frames: Vec::new(), batch, pauses };
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([stream.len()]) {
+            framer.feed(&stream[start..cut], &mut sink).expect("no decoder error");
+            while framer.is_paused() {
+                framer.resume(&mut sink).expect("no decoder error");
+            }
+            start = cut;
+        }
+        prop_assert_eq!(&sink.frames, &frames);
+        let left = if partial { &stream[stream.len() - tail.len() - 1..] } else { &[][..] };
+        prop_assert_eq!(framer.pending(), left);
+    }
+}
