@@ -74,7 +74,7 @@ class Server:
         self.proc.wait(10)
 
 
-def converse(port, chunks, byte_at_a_time=False, half_close=False):
+def converse(port, chunks, byte_at_a_time=False, half_close=False, reset=False):
     """Sends `chunks` (waiting for the replies after each) and returns every reply byte."""
     s = socket.create_connection(("127.0.0.1", port))
     s.setblocking(False)
@@ -110,6 +110,9 @@ def converse(port, chunks, byte_at_a_time=False, half_close=False):
     if half_close and open_:
         s.shutdown(socket.SHUT_WR)
         drain()
+    if reset:
+        # SO_LINGER 0: the close sends a reset, not the end of stream.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     s.close()
     return got
 
@@ -185,6 +188,8 @@ CASES = [
     ("RSET in the middle", [HELLO, lines(b"MAIL FROM:<a@b>", b"RCPT TO:<c@d>", b"RSET",
                                          b"DATA", b"QUIT")], {}),
     ("a disconnect mid-DATA", [HELLO, MAIL, b"Subject: cut\r\n\r\nhalf a mess"], {}),
+    ("a reset mid-DATA", [HELLO, MAIL, b"Subject: cut\r\n\r\nhalf a mess"], {"reset": True}),
+    ("the next connection after a reset", [HELLO, MAIL, BODY, lines(b"QUIT")], {}),
     ("half-close after the message", [HELLO, MAIL, BODY], {"half_close": True}),
     ("invalid UTF-8 in a command", [HELLO + lines(b"NOOP", b"HELO \xff\xfe", b"NOOP")], {}),
     ("non-ASCII in a reply", [lines(b"FO\xc3\x96", b"NOOP")], {}),
@@ -227,7 +232,8 @@ def main():
                     replies = smtplib_case(s.port)
                 else:
                     replies = converse(s.port, chunks, opts.get("bytes", False),
-                                       opts.get("half_close", False))
+                                       opts.get("half_close", False),
+                                       opts.get("reset", False))
                 results.append((replies, s.printed()))
             label = "%s %s" % (" ".join(flags) or "(defaults)", name)
             # The one listed difference: where smtpd raised, asyncore printed its compact
