@@ -84,7 +84,6 @@ fn answer(
             session,
             limits: parser.limits(),
             now,
-            shared: None,
         };
         let action = with_args(parser.args(rest), |args| execute(&mut x, args));
         pos += len;

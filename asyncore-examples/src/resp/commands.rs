@@ -35,48 +35,12 @@ pub struct Exec<'a> {
     pub limits: Limits,
     /// The command's time: keys due at or before it have expired.
     pub now: Instant,
-    /// The request's bytes, when they are a buffer of their own: a large value is stored
-    /// as a slice of it instead of a copy (see [`Exec::value`]).
-    pub shared: Option<&'a Bytes>,
 }
 
-/// Values from this size on are stored as a slice of their request's buffer, when it has
-/// one and they are most of it.
-pub const SHARE_VALUE_AT: usize = 64 * 1024;
-
 impl Exec<'_> {
-    /// `arg` (an argument of the request) as a value to store: a slice of the request's
-    /// buffer for a large value that is most of it, else a copy of its own. So a stored
-    /// value never keeps much more memory alive than its own bytes.
-    ///
-    /// ```
-    /// use asyncore_examples::resp::{Exec, Limits, Session, Store};
-    /// use bytes::Bytes;
-    ///
-    /// let request = Bytes::from(vec![b'v'; 100_000]);
-    /// let (mut store, mut session) = (Store::new(), Session::default());
-    /// let x = Exec {
-    ///     store: &mut store,
-    ///     session: &mut session,
-    ///     limits: Limits::default(),
-    ///     now: std::time::Instant::now(),
-    ///     shared: Some(&request),
-    /// };
-    /// let large = x.value(&request[10..]);
-    /// assert_eq!(large.as_ptr(), request[10..].as_ptr()); // shared, not copied
-    /// let small = x.value(&request[..10]);
-    /// assert_ne!(small.as_ptr(), request.as_ptr()); // copied
-    /// ```
+    /// `arg` (an argument of the request) as a value to store: a copy of its own, so that
+    /// a stored value keeps no request buffer alive.
     pub fn value(&self, arg: &[u8]) -> Bytes {
-        if let Some(request) = self.shared {
-            let inside = {
-                let (outer, inner) = (request.as_ptr_range(), arg.as_ptr_range());
-                outer.start <= inner.start && inner.end <= outer.end
-            };
-            if inside && arg.len() >= SHARE_VALUE_AT && arg.len() * 2 >= request.len() {
-                return request.slice_ref(arg);
-            }
-        }
         Bytes::copy_from_slice(arg)
     }
 }
@@ -167,7 +131,6 @@ pub(crate) const fn subcommand(
 ///     session: &mut session,
 ///     limits: Limits::default(),
 ///     now: std::time::Instant::now(),
-///     shared: None,
 /// };
 /// let run = |x: &mut Exec<'_>, words: &[&str]| {
 ///     let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();

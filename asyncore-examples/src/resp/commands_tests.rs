@@ -28,7 +28,6 @@ impl World {
             session: &mut self.session,
             limits: Limits::default(),
             now: self.now,
-            shared: None,
         };
         execute(&mut x, &args)
     }

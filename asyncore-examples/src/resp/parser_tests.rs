@@ -424,7 +424,6 @@ mod fuzz {
                         session: &mut session,
                         limits: limits(),
                         now,
-                        shared: None,
                     };
                     let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
                     match execute(&mut x, &args) {

@@ -206,7 +206,6 @@ impl RespConnection {
                 session: &mut self.session,
                 limits: self.parser.limits(),
                 now,
-                shared: None,
             };
             let action = with_args(self.parser.args(rest), |args| execute(&mut x, args));
             pos += len;
