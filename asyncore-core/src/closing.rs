@@ -11,8 +11,8 @@ impl SocketMap {
     /// `dispatcher.close()`). A stale id is not an error (closing twice is allowed).
     ///
     /// # Errors
-    /// The error of `close(2)`, as [`Channel::close`](crate::Channel::close); `InvalidInput` for an id of another
-    /// map (nothing is closed).
+    /// The error of `close(2)`, as [`Channel::close`](crate::Channel::close);
+    /// `InvalidInput` for an id of another map (nothing is closed).
     pub fn close(&mut self, id: impl Into<ChannelId>) -> io::Result<()> {
         let id = id.into();
         if id.map != self.id {

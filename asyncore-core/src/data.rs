@@ -74,6 +74,25 @@ impl SocketMap {
         self.data.slots[i].1.downcast_mut()
     }
 
+    /// The map's value of type `T`, mutably, put in as `T::default()` first if the map
+    /// holds none: for state that any of several handlers may be the first to need.
+    pub fn data_or_default<T: Default + 'static>(&mut self) -> &mut T {
+        let i = match self.data.position::<T>() {
+            Some(i) => i,
+            None => {
+                self.data
+                    .slots
+                    .push((TypeId::of::<T>(), Box::new(T::default())));
+                self.data.slots.len() - 1
+            }
+        };
+        // The slot holds a `T`: `position` matched its type, or it was just pushed.
+        self.data.slots[i]
+            .1
+            .downcast_mut()
+            .expect("the slot of T's type holds a T")
+    }
+
     /// Takes the map's value of type `T` out of it.
     pub fn remove_data<T: 'static>(&mut self) -> Option<T> {
         let i = self.data.position::<T>()?;
@@ -139,6 +158,9 @@ mod tests {
         assert_eq!(map.remove_data::<Count>(), Some(Count(3)));
         assert_eq!(map.data::<Count>(), None);
         assert_eq!(map.data::<u64>(), None);
+        assert_eq!(map.data_or_default::<u64>(), &mut 0, "made when missing");
+        *map.data_or_default::<u64>() += 2;
+        assert_eq!(map.data::<u64>(), Some(&2), "kept when there");
     }
 
     #[test]

@@ -322,19 +322,23 @@ impl SocketMap {
         handle: Handle<H>,
     ) -> Result<(&mut H, &mut Channel), LookupError> {
         let id = handle.id();
-        self.lookup(id, TypeId::of::<H>(), std::any::type_name::<H>())?;
+        if id.map != self.id {
+            return Err(LookupError::OtherMap(id));
+        }
         self.mark_touched(id);
-        let Some(entry) = self.open_entry_mut(id) else {
-            return Err(LookupError::Gone(id));
-        };
-        let Some(handler) = entry.handler.as_deref_mut() else {
-            return Err(LookupError::Running(id));
-        };
-        let handler: &mut dyn Any = handler;
+        let entry = self.open_entry_mut(id).ok_or(LookupError::Gone(id))?;
+        let handler: &mut dyn Any = entry
+            .handler
+            .as_deref_mut()
+            .ok_or(LookupError::Running(id))?;
         match handler.downcast_mut::<H>() {
             Some(h) => Ok((h, &mut entry.chan)),
-            // `lookup` checked the type.
-            None => Err(LookupError::Gone(id)),
+            // A handle has its handler's type by construction; kept for a clear error.
+            None => Err(LookupError::WrongType {
+                id,
+                expected: std::any::type_name::<H>(),
+                actual: entry.chan.name,
+            }),
         }
     }
 

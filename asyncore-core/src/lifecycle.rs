@@ -149,8 +149,9 @@ impl SocketMap {
     /// sends is read and discarded until the peer closes, so the kernel does not reset
     /// the connection under the replies still in flight. The loop returns once every peer
     /// has closed; a peer that keeps an idle connection open after our end of stream holds
-    /// the shutdown until the grace ends. When `grace` (`Duration::MAX`: no limit) runs out first, every channel left
-    /// gets its `handle_close` (if it had none) and closes. The loop then returns `Ok`.
+    /// the shutdown until the grace ends. When `grace` (`Duration::MAX`: no limit) runs
+    /// out first, every channel left gets its `handle_close` (if it had none) and closes.
+    /// The loop then returns `Ok`.
     /// Calling it again only shortens the grace period.
     pub fn shutdown(&mut self, grace: Duration) {
         let deadline = after(Instant::now(), grace);

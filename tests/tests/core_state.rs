@@ -6,8 +6,8 @@
 mod util;
 
 use asyncore_core::{
-    Channel, ChannelId, Context, Dispatcher, Domain, ExitNow, HandlerResult, LookupError, Loop,
-    LoopError, PanicError, SockAddr, Socket, SocketMap, TimerId, Type,
+    Channel, ChannelId, Context, Dispatcher, Domain, ExitNow, Handle, HandlerResult, LookupError,
+    Loop, LoopError, PanicError, SockAddr, Socket, SocketMap, TimerId, Type,
 };
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
@@ -116,16 +116,19 @@ impl Dispatcher for Probe {
     }
 }
 
-/// A channel of `map` over one end of a socket pair, with a `Probe`; the other end.
-fn probe(map: &mut SocketMap, fault: Fault) -> (ChannelId, Rc<Seen>, Socket) {
+/// A channel of `map` over one end of a socket pair, with `handler`; the other end.
+fn over_socketpair<H: Dispatcher>(map: &mut SocketMap, handler: H) -> (Handle<H>, Socket) {
     let (ours, theirs) = socketpair();
-    let seen = Rc::new(Seen::default());
     let id = map
-        .insert(
-            Channel::from_socket(ours).unwrap(),
-            Probe::new(&seen, fault),
-        )
+        .insert(Channel::from_socket(ours).unwrap(), handler)
         .unwrap();
+    (id, theirs)
+}
+
+/// A channel of `map` with a `Probe`; the other end of its socket pair.
+fn probe(map: &mut SocketMap, fault: Fault) -> (ChannelId, Rc<Seen>, Socket) {
+    let seen = Rc::new(Seen::default());
+    let (id, theirs) = over_socketpair(map, Probe::new(&seen, fault));
     (id.id(), seen, theirs)
 }
 
@@ -281,15 +284,11 @@ impl Dispatcher for SelfCloser {
 fn the_map_agrees_with_itself_after_a_close_in_a_handler(backend: Backend) {
     let mut map = SocketMap::new();
     let (_keep, _keep_seen, _keep_peer) = probe(&mut map, Fault::None);
-    let (ours, theirs) = socketpair();
     let views = Rc::new(RefCell::new(None));
-    map.insert(
-        Channel::from_socket(ours).unwrap(),
-        SelfCloser {
-            views: views.clone(),
-        },
-    )
-    .unwrap();
+    let closer = SelfCloser {
+        views: views.clone(),
+    };
+    let (_, theirs) = over_socketpair(&mut map, closer);
     (&theirs).write_all(b"x").unwrap();
     run_until_ok(&mut map, backend, "the close", || views.borrow().is_some());
     let expected = Views {
@@ -329,15 +328,11 @@ impl Dispatcher for Nester {
 /// `stop` still holds. (Before, a nested loop ran, reset `stop`, and did not return.)
 fn a_nested_loop_is_refused(backend: Backend) {
     let mut map = SocketMap::new();
-    let (ours, theirs) = socketpair();
     let nested = Rc::new(RefCell::new(None));
-    map.insert(
-        Channel::from_socket(ours).unwrap(),
-        Nester {
-            nested: nested.clone(),
-        },
-    )
-    .unwrap();
+    let nester = Nester {
+        nested: nested.clone(),
+    };
+    let (_, theirs) = over_socketpair(&mut map, nester);
     (&theirs).write_all(b"x").unwrap();
     // Runs until stopped: the handler's stop must end this run.
     backend.looper().timeout(DEADLINE).run(&mut map).unwrap();
@@ -579,18 +574,14 @@ impl Dispatcher for Exchanger {
 fn an_exchange_makes_the_same_calls_on_both_backends() {
     let log = |backend: Backend| {
         let mut map = SocketMap::new();
-        let (ours, theirs) = socketpair();
         let calls = Rc::new(RefCell::new(Vec::new()));
         let pass = Rc::new(Cell::new(0));
-        map.insert(
-            Channel::from_socket(ours).unwrap(),
-            Exchanger {
-                calls: calls.clone(),
-                pass: pass.clone(),
-                reply: None,
-            },
-        )
-        .unwrap();
+        let exchanger = Exchanger {
+            calls: calls.clone(),
+            pass: pass.clone(),
+            reply: None,
+        };
+        let (_, theirs) = over_socketpair(&mut map, exchanger);
         theirs.set_nonblocking(true).unwrap();
         // Let the channel settle in (the first write readiness) before the exchanges.
         backend.run(&mut map, 2);

@@ -128,23 +128,29 @@ impl SmtpChannel {
         }
     }
 
-    fn greet(&mut self, chat: &mut ChatContext<'_, '_>, verb: &str, arg: Option<&str>) -> bool {
+    /// HELO's and EHLO's common part: `Ok(false)` when it was refused (and answered).
+    fn greet(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        verb: &str,
+        arg: Option<&str>,
+    ) -> Result<bool, BoxError> {
         let arg = arg.unwrap_or("");
         if arg.is_empty() {
-            let _ = self.push(chat, &format!("501 Syntax: {verb} hostname"));
-            return false;
+            self.push(chat, &format!("501 Syntax: {verb} hostname"))?;
+            return Ok(false);
         }
         if !self.seen_greeting.is_empty() {
-            let _ = self.push(chat, "503 Duplicate HELO/EHLO");
-            return false;
+            self.push(chat, "503 Duplicate HELO/EHLO")?;
+            return Ok(false);
         }
         self.set_rset_state(chat);
         self.seen_greeting = arg.to_string();
-        true
+        Ok(true)
     }
 
     fn smtp_helo(&mut self, chat: &mut ChatContext<'_, '_>, arg: Option<&str>) -> HandlerResult {
-        if self.greet(chat, "HELO", arg) {
+        if self.greet(chat, "HELO", arg)? {
             let reply = format!("250 {}", self.settings.hostname);
             self.push(chat, &reply)?;
         }
@@ -152,7 +158,7 @@ impl SmtpChannel {
     }
 
     fn smtp_ehlo(&mut self, chat: &mut ChatContext<'_, '_>, arg: Option<&str>) -> HandlerResult {
-        if !self.greet(chat, "EHLO", arg) {
+        if !self.greet(chat, "EHLO", arg)? {
             return Ok(());
         }
         self.extended_smtp = true;

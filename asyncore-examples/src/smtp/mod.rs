@@ -175,14 +175,7 @@ impl CommandSizeLimits {
 
 /// Runs `f` on the server's shared command size limits.
 fn limits<R>(map: &mut SocketMap, f: impl FnOnce(&mut CommandSizeLimits) -> R) -> R {
-    if map.data::<CommandSizeLimits>().is_none() {
-        map.insert_data(CommandSizeLimits::default());
-    }
-    match map.data_mut::<CommandSizeLimits>() {
-        Some(limits) => f(limits),
-        // Put there just above.
-        None => f(&mut CommandSizeLimits::default()),
-    }
+    f(map.data_or_default::<CommandSizeLimits>())
 }
 
 /// `SMTPServer`: the listener; each connection becomes an [`SmtpChannel`].

@@ -219,6 +219,7 @@ pub fn rust_names<'s, 'a: 's>() -> Vec<String> {
     val!(SocketMap::insert_data::<u32>);
     val!(SocketMap::data::<u32>);
     val!(SocketMap::data_mut::<u32>);
+    val!(SocketMap::data_or_default::<u32>);
     val!(SocketMap::remove_data::<u32>);
     type Lend = fn(&mut u32, &mut SocketMap);
     val!(SocketMap::with_data::<u32, ()> => fn(&mut SocketMap, Lend) -> Option<()>);
