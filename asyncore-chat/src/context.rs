@@ -481,6 +481,87 @@ impl<'s, 'a> ChatContext<'s, 'a> {
         self.state.out.discard(self.ctx.channel_mut());
     }
 
+    /// Upgrades this channel to TLS in place, as its server side (STARTTLS): the output
+    /// queued now (the reply to `STARTTLS`) goes out in plaintext, everything after over
+    /// TLS. The input after the current frame, already read in plaintext, is dropped
+    /// unframed, with the collected frame: a command pipelined behind `STARTTLS` must
+    /// never be taken as if it came over TLS (the command injection of CVE-2011-0411).
+    /// See [`Channel::start_tls_server`].
+    ///
+    /// ```no_run
+    /// use asyncore_chat::{ChatContext, ChatHandler};
+    /// use asyncore_core::tls::rustls::ServerConfig;
+    /// use asyncore_core::HandlerResult;
+    /// use std::sync::Arc;
+    ///
+    /// struct Smtp(Arc<ServerConfig>);
+    ///
+    /// impl ChatHandler for Smtp {
+    ///     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+    ///         if chat.take_data().as_ref() == b"STARTTLS" {
+    ///             chat.push(b"220 Ready to start TLS\r\n")?;
+    ///             chat.start_tls_server(self.0.clone())?;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidInput` when output waits behind a producer (it would go out over TLS; start
+    /// TLS once it is sent), or as [`Channel::start_tls_server`].
+    #[cfg(feature = "tls")]
+    pub fn start_tls_server(
+        &mut self,
+        config: std::sync::Arc<asyncore_core::tls::rustls::ServerConfig>,
+    ) -> io::Result<()> {
+        self.check_tls_start()?;
+        self.ctx.channel_mut().start_tls_server(config)?;
+        self.drop_plaintext_input();
+        Ok(())
+    }
+
+    /// Upgrades this channel to TLS in place, as its client side (a STARTTLS client);
+    /// as [`start_tls_server`](Self::start_tls_server), with the server's name. See
+    /// [`Channel::start_tls_client`].
+    ///
+    /// # Errors
+    /// As [`start_tls_server`](Self::start_tls_server).
+    #[cfg(feature = "tls")]
+    pub fn start_tls_client(
+        &mut self,
+        config: std::sync::Arc<asyncore_core::tls::rustls::ClientConfig>,
+        server_name: asyncore_core::tls::ServerName<'static>,
+    ) -> io::Result<()> {
+        self.check_tls_start()?;
+        self.ctx
+            .channel_mut()
+            .start_tls_client(config, server_name)?;
+        self.drop_plaintext_input();
+        Ok(())
+    }
+
+    #[cfg(feature = "tls")]
+    fn check_tls_start(&self) -> io::Result<()> {
+        if self.state.out.has_producers() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot start TLS while output waits behind a producer",
+            ));
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "tls")]
+    fn drop_plaintext_input(&mut self) {
+        log::debug!(
+            target: "asyncore",
+            "TLS starts on {:?}: plaintext input after this frame is dropped",
+            self.ctx.channel()
+        );
+        self.framing.discard();
+    }
+
     /// Bytes of output waiting (see [`Watermarks`]).
     pub fn queued_output(&self) -> usize {
         self.state.out.queued(self.ctx.channel())

@@ -158,6 +158,13 @@ impl Output {
         self.fifo.push_back(Pending::Producer(producer));
     }
 
+    /// Whether anything waits behind the channel's send queue (a producer, or buffers
+    /// pushed after one).
+    #[cfg(feature = "tls")]
+    pub(crate) fn has_producers(&self) -> bool {
+        !self.fifo.is_empty()
+    }
+
     /// Bytes waiting to be sent: the channel's queue and the buffers behind producers.
     pub(crate) fn queued(&self, chan: &Channel) -> usize {
         chan.out_queue().len() + self.fifo_bytes

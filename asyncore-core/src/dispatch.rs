@@ -112,6 +112,13 @@ pub(crate) fn interest_of(
         let r = read && handler.readable(chan);
         (r, handler.writable(chan))
     });
+    #[cfg(feature = "tls")]
+    let asked = asked.map(|(r, w)| {
+        // What TLS needs (the handshake's reads, records waiting for the socket) adds to
+        // the handler's wishes.
+        let (tr, tw) = chan.tls_wants();
+        (r || (read && tr), w || tw)
+    });
     if let Ok(wants) = asked {
         entry.state.interest = Some(wants);
     }
@@ -142,6 +149,13 @@ pub(crate) fn serve(
         return Ok(false);
     };
     entry.absorb();
+    #[cfg(feature = "tls")]
+    if entry.chan.take_tls_unarmed() {
+        map.arm_tls_handshake(id);
+    }
+    let Some(entry) = map.entry_mut(id) else {
+        return Ok(false);
+    };
     if entry.state.linger_until.is_some() {
         if entry.state.ready & (ready::READ | ready::RDHUP | ready::CLOSE) != 0 {
             entry.state.ready = 0;
@@ -309,7 +323,12 @@ fn fail(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>, err: BoxError) -> R
 
 /// Whether the handler still has output to send before its close, asked contained.
 fn pending_output(handler: &dyn Dispatcher, ctx: &Context<'_>) -> Result<bool, BoxError> {
-    contain(|| handler.has_pending_output(ctx.channel()))
+    let chan = ctx.channel();
+    #[cfg(feature = "tls")]
+    if chan.tls_output_waiting() {
+        return Ok(true);
+    }
+    contain(|| handler.has_pending_output(chan))
 }
 
 /// What [`settle`] does next.
@@ -357,6 +376,9 @@ fn settle(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>) -> Result<(), Exi
             st.flush_check = false;
             match pending_output(handler, ctx) {
                 Ok(true) => return Ok(()),
+                // TLS ends with close_notify: the flush waits until it is sent too.
+                #[cfg(feature = "tls")]
+                Ok(false) if ctx.channel_mut().tls_finish() => return Ok(()),
                 Ok(false) => Step::FlushDone,
                 Err(e) => {
                     fail(handler, ctx, e)?;
@@ -446,6 +468,48 @@ fn close_pending(handler: &dyn Dispatcher, ctx: &mut Context<'_>) -> Result<bool
     Ok(false)
 }
 
+/// On a read event of a TLS channel: the loop drives the handshake itself, and the
+/// handler reads once there is plaintext to read (or the end of it), if it wants to.
+/// `true` for a channel without TLS.
+#[cfg(feature = "tls")]
+fn tls_lets_read(handler: &dyn Dispatcher, ctx: &mut Context<'_>) -> Result<bool, BoxError> {
+    let chan = ctx.channel_mut();
+    if !chan.is_tls() {
+        return Ok(true);
+    }
+    if chan.tls_handshaking() {
+        chan.tls_pump_read()?;
+        let chan = ctx.channel();
+        if chan.tls_handshaking() && !chan.tls_input_waiting() {
+            return Ok(false);
+        }
+    }
+    Ok(handler.readable(ctx.channel()))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_lets_read(_: &dyn Dispatcher, _: &mut Context<'_>) -> Result<bool, BoxError> {
+    Ok(true)
+}
+
+/// On a write event of a TLS channel: the records TLS holds go first; the handler writes
+/// once the handshake is done, if it wants to. `true` for a channel without TLS.
+#[cfg(feature = "tls")]
+fn tls_lets_write(handler: &dyn Dispatcher, ctx: &mut Context<'_>) -> Result<bool, BoxError> {
+    let chan = ctx.channel_mut();
+    if !chan.is_tls() {
+        return Ok(true);
+    }
+    chan.tls_flush()?;
+    let chan = ctx.channel();
+    Ok(!chan.tls_handshaking() && handler.writable(chan))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_lets_write(_: &dyn Dispatcher, _: &mut Context<'_>) -> Result<bool, BoxError> {
+    Ok(true)
+}
+
 /// The body of `readwrite`: each kind of readiness to its handler, in asyncore's order
 /// (read, write, priority, close), skipping whatever comes after the channel closed or a
 /// close became due.
@@ -461,7 +525,7 @@ fn dispatch(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>, events: u8) -> 
             if !ctx.channel().connected() && ctx.channel().connecting() {
                 connect_event(handler, ctx)?;
             }
-            if !ctx.closed() {
+            if !ctx.closed() && tls_lets_read(handler, ctx)? {
                 stage(handler.handle_read(ctx))?;
             }
         }
@@ -473,7 +537,7 @@ fn dispatch(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>, events: u8) -> 
         if !ctx.channel().connected() && ctx.channel().connecting() {
             connect_event(handler, ctx)?;
         }
-        if !ctx.closed() {
+        if !ctx.closed() && tls_lets_write(handler, ctx)? {
             stage(handler.handle_write(ctx))?;
         }
         if events & (ready::PRI | ready::CLOSE) != 0 && close_pending(handler, ctx)? {
@@ -582,6 +646,21 @@ fn run_timers(map: &mut SocketMap) -> Result<(), ExitNow> {
                 if map.contains(id) {
                     map.mark_active(id);
                     run_handler(map, id, |h, ctx| h.handle_timer(ctx, timer))?;
+                }
+            }
+            #[cfg(feature = "tls")]
+            Target::Handshake(id) => {
+                map.timers.release(timer);
+                let late = map.open_entry(id).is_some_and(|e| e.chan.tls_handshaking());
+                if late {
+                    let limit = map.tls_handshake_timeout;
+                    map.mark_active(id);
+                    run_handler(map, id, |_, _| {
+                        Err(Box::new(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("TLS handshake not done within {limit:?}"),
+                        )))
+                    })?;
                 }
             }
             Target::Idle(id) => {

@@ -129,6 +129,8 @@ mod socket_map;
 mod state;
 mod sys;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod waker;
 
 pub use channel::{Channel, DEFAULT_MAX_SEND};

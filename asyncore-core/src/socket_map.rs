@@ -74,6 +74,11 @@ impl Entry {
     pub(crate) fn absorb(&mut self) {
         let notes = self.chan.take_notes();
         self.state.absorb(notes);
+        #[cfg(feature = "tls")]
+        if self.chan.tls_input_waiting() {
+            // Decrypted input waits inside TLS: no OS event will announce it.
+            self.state.ready |= crate::state::ready::WAKE;
+        }
     }
 }
 
@@ -140,6 +145,9 @@ pub struct SocketMap {
     pub(crate) pending_exit: Option<crate::error::ExitNow>,
     /// The program's data, one value per type (see [`data_mut`](Self::data_mut)).
     pub(crate) data: crate::data::DataSlots,
+    /// How long a TLS handshake may take (see `set_tls_handshake_timeout`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_handshake_timeout: Duration,
 }
 
 impl Default for SocketMap {
@@ -175,6 +183,8 @@ impl SocketMap {
             wake: None,
             shutdown: None,
             pending_exit: None,
+            #[cfg(feature = "tls")]
+            tls_handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
             data: crate::data::DataSlots::default(),
         }
     }

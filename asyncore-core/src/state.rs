@@ -64,6 +64,11 @@ pub(crate) mod seen {
     pub const GONE: u8 = 16;
     /// The channel got a new descriptor (`set_socket`): forget the old readiness.
     pub const NEW_SOCKET: u8 = 32;
+    /// TLS has records (or held-back plaintext) to send that no new edge may announce:
+    /// a session just started on a socket that reported its readiness long ago, or a
+    /// handshake just ended. The write is tried; `WouldBlock` clears it again.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub const TRY_WRITE: u8 = 64;
 }
 
 /// How far a channel is on its way to closed; see the module docs.
@@ -188,6 +193,9 @@ impl LoopState {
         }
         if notes & seen::GONE != 0 {
             self.close_due = true;
+        }
+        if notes & seen::TRY_WRITE != 0 {
+            self.ready |= ready::WRITE;
         }
     }
 

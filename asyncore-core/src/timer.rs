@@ -45,6 +45,9 @@ pub(crate) enum Target {
     Channel(ChannelId),
     /// A channel's idle check (see `Context::set_idle_timeout`).
     Idle(ChannelId),
+    /// The end of a channel's time for its TLS handshake.
+    #[cfg(feature = "tls")]
+    Handshake(ChannelId),
 }
 
 impl fmt::Debug for Target {
@@ -53,6 +56,8 @@ impl fmt::Debug for Target {
             Target::Call(_) => f.write_str("Call(..)"),
             Target::Channel(id) => write!(f, "Channel({id})"),
             Target::Idle(id) => write!(f, "Idle({id})"),
+            #[cfg(feature = "tls")]
+            Target::Handshake(id) => write!(f, "Handshake({id})"),
         }
     }
 }

@@ -247,12 +247,22 @@ impl Default for Settings {
 #[derive(Debug)]
 pub struct ChatServer {
     settings: Settings,
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl ChatServer {
     /// A server; its room is made as it joins the map.
     pub fn new(settings: Settings) -> ChatServer {
-        ChatServer { settings }
+        ChatServer {
+            settings,
+            tls: None,
+        }
+    }
+
+    /// Speaks TLS on every connection it accepts (`--tls-cert`/`--tls-key`).
+    pub fn with_tls(mut self, tls: Option<crate::tls::ServerTls>) -> ChatServer {
+        self.tls = tls;
+        self
     }
 }
 
@@ -308,6 +318,7 @@ impl Dispatcher for ChatServer {
         let mut chan = Channel::from_socket(sock)?;
         chan.set_nodelay(true)?;
         chan.set_tag(&name);
+        crate::tls::accept(&mut chan, self.tls.as_ref())?;
         let id = ctx.insert(chan, chat)?;
         if let Some(period) = self.settings.idle_timeout {
             ctx.map().set_idle_timeout(id, Some(period))?;

@@ -24,3 +24,4 @@ pub mod cli;
 pub mod http;
 pub mod resp;
 pub mod smtp;
+pub mod tls;

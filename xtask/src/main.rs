@@ -55,21 +55,20 @@ pub(crate) fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), Stri
 
 fn test() -> Result<(), String> {
     run_cargo(&["fmt", "--all", "--", "--check"], &[])?;
-    run_cargo(
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        &[],
-    )?;
-    run_cargo(&["test", "--workspace"], &[])?;
+    // Without and with the optional features (`tls`): a user who needs no TLS compiles
+    // none, and each build must be warning-free and pass on its own.
+    for features in [&[][..], &["--all-features"][..]] {
+        let mut args = vec!["clippy", "--workspace", "--all-targets"];
+        args.extend(features);
+        args.extend(["--", "-D", "warnings"]);
+        run_cargo(&args, &[])?;
+        let mut args = vec!["test", "--workspace"];
+        args.extend(features);
+        run_cargo(&args, &[])?;
+    }
     check_other_targets()?;
     run_cargo(
-        &["doc", "--workspace", "--no-deps"],
+        &["doc", "--workspace", "--no-deps", "--all-features"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     check_release()?;
@@ -141,7 +140,7 @@ fn check_release() -> Result<(), String> {
     run_cargo(&args, &[("CARGO_TARGET_DIR", PACKAGE_TARGET)])?;
     // Through rustup (the `cargo` running xtask is one toolchain's own binary), in a
     // target directory of its own, so that neither toolchain rebuilds the other's work.
-    let mut args = vec!["run", MSRV, "cargo", "check"];
+    let mut args = vec!["run", MSRV, "cargo", "check", "--all-features"];
     args.extend(LIBRARIES);
     eprintln!("$ CARGO_TARGET_DIR=target/msrv rustup {}", args.join(" "));
     let status = Command::new("rustup")

@@ -18,6 +18,8 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
 mod socket_ops;
+#[cfg(feature = "tls")]
+mod tls;
 
 /// The most one [`Channel::initiate_send`] hands to the OS in one call (Python's
 /// `dispatcher_with_send` sends `out_buffer[:65536]`).
@@ -68,6 +70,9 @@ pub struct Channel {
     /// The descriptor of a closed channel that lingers (see `SocketMap::set_linger`).
     linger_io: Option<Io>,
     closed: bool,
+    /// The TLS session between the socket and `recv`/`send`, once started.
+    #[cfg(feature = "tls")]
+    tls: Option<Box<tls::TlsSession>>,
 }
 
 impl Channel {
@@ -92,6 +97,8 @@ impl Channel {
             registration: None,
             linger_io: None,
             closed: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -203,8 +210,12 @@ impl Channel {
             self.addr = peer;
         }
         self.stream = ty == Type::STREAM;
-        // The old descriptor, if any, is closed here.
+        // The old descriptor, if any, is closed here, and a TLS session on it ends.
         self.io = Some(Io::Socket(sock));
+        #[cfg(feature = "tls")]
+        {
+            self.tls = None;
+        }
         self.closed = false;
         self.note(seen::NEW_SOCKET);
         Ok(())
@@ -303,9 +314,17 @@ impl Channel {
         if self.out.is_empty() || self.closed {
             return Ok(0);
         }
+        #[cfg(feature = "tls")]
+        let (limit, plain) = match self.tls_plain_prefix() {
+            Some(0) => return self.tls_initiate_send(),
+            Some(prefix) => (self.max_send.min(prefix), true),
+            None => (self.max_send, false),
+        };
+        #[cfg(not(feature = "tls"))]
+        let limit = self.max_send;
         let result = {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let n = self.out.gather(&mut slices, self.max_send);
+            let n = self.out.gather(&mut slices, limit);
             match &self.io {
                 Some(Io::Socket(s)) if n == 1 => s.send_with_flags(&slices[0], sys::SEND_FLAGS),
                 Some(Io::Socket(s)) => s.send_vectored_with_flags(&slices[..n], sys::SEND_FLAGS),
@@ -315,6 +334,10 @@ impl Channel {
         };
         let sent = self.sent(result)?;
         self.out.consume(sent);
+        #[cfg(feature = "tls")]
+        if plain {
+            self.tls_plain_sent(sent);
+        }
         Ok(sent)
     }
 
@@ -336,6 +359,10 @@ impl Channel {
     /// # Errors
     /// The error of `close(2)` (rare: `EIO`); `EBADF` and `ENOTCONN` are ignored as in Python.
     pub fn close(&mut self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if !self.closed {
+            self.tls_close();
+        }
         self.clear_flags();
         let Some(io) = self.io.take() else {
             return Ok(());
@@ -369,6 +396,8 @@ impl Channel {
     /// Closes the channel for its users but keeps the descriptor (still in the poller) for
     /// the loop to read and discard the peer's input until the linger ends.
     pub(crate) fn close_to_linger(&mut self) {
+        #[cfg(feature = "tls")]
+        self.tls_close();
         self.clear_flags();
         self.linger_io = self.io.take();
     }

@@ -158,6 +158,10 @@ impl Channel {
     /// # Errors
     /// Other OS errors, and `ENOTCONN`-like errors for a channel with no socket.
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.tls_send(data);
+        }
         let result = match &self.io {
             Some(Io::Socket(s)) => s.send_with_flags(data, sys::SEND_FLAGS),
             Some(Io::Other(o)) => o.write(data),
@@ -202,6 +206,10 @@ impl Channel {
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.tls_recv(buf);
         }
         let result = match &self.io {
             Some(Io::Socket(s)) => {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! resp_server [--listen HOST:PORT] [--max-bulk BYTES] [--idle-timeout SECS] [--threads N]
-//!             [--use-poll]
+//!             [--use-poll] [--tls-cert PEM --tls-key PEM]
 //!             (defaults: 127.0.0.1:6380, 536870912 bytes = 512 MiB, Redis's proto-max-bulk-len,
 //!              no idle timeout, 1 thread)
 //! ```
@@ -11,7 +11,8 @@
 //! sees every key. `--use-poll` runs the loops on the `poll(2)` reference backend instead of
 //! mio (for comparisons).
 //! Talk to it with `redis-cli -p 6380`, or load it with `redis-benchmark -p 6380`. SIGINT
-//! or SIGTERM shuts it down gracefully.
+//! or SIGTERM shuts it down gracefully. With `--tls-cert`/`--tls-key` (a build with the
+//! `tls` feature) every connection speaks TLS: `redis-cli --tls --cacert PEM -p 6380`.
 
 use asyncore_core::Loop;
 use asyncore_examples::cli::{serve_with, usage_error, Args};
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 const USAGE: &str =
     "usage: resp_server [--listen HOST:PORT] [--max-bulk BYTES] [--idle-timeout SECS] [--threads N] [--use-poll]
+                   [--tls-cert PEM --tls-key PEM]
   defaults: --listen 127.0.0.1:6380 --max-bulk 536870912 (512 MiB, Redis's proto-max-bulk-len),
   no idle timeout, 1 thread";
 
@@ -31,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let idle: f64 = args.parsed("--idle-timeout", 0.0);
     let threads: usize = args.parsed("--threads", 1);
     let use_poll = args.flag("--use-poll");
+    let tls = asyncore_examples::tls::options(&mut args, USAGE);
     args.finish();
     if !idle.is_finite() || idle < 0.0 {
         usage_error(USAGE, "--idle-timeout must be a positive number of seconds");
@@ -45,6 +48,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = SharedStore::default();
     let lp = Loop::new().use_poll(use_poll);
     serve_with(lp, addr, threads, move || {
-        RespServer::with_store(store.clone(), settings)
+        RespServer::with_store(store.clone(), settings).with_tls(tls.clone())
     })
 }

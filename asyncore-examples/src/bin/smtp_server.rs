@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! smtp_server [--listen HOST:PORT] [--hostname NAME] [-s|--size BYTES] [-u|--smtputf8]
-//!             [--idle-timeout SECS]
+//!             [--idle-timeout SECS] [--tls-cert PEM --tls-key PEM]
 //!             (defaults: 127.0.0.1:8025, the host's name as socket.getfqdn() finds it,
 //!              no size limit, no SMTPUTF8, no idle timeout)
 //! ```
@@ -11,7 +11,9 @@
 //! DebuggingServer` (the only class; others are refused), `-d` (accepted; nothing is
 //! printed on the debug stream) and a positional `HOST:PORT` in place of `--listen`.
 //! It prints `listening on HOST:PORT` as its first line, then the messages, as smtpd's
-//! DebuggingServer prints them. SIGINT or SIGTERM shuts it down gracefully.
+//! DebuggingServer prints them. SIGINT or SIGTERM shuts it down gracefully. With
+//! `--tls-cert`/`--tls-key` (a build with the `tls` feature) EHLO offers STARTTLS (RFC
+//! 3207), which smtpd never had.
 
 use asyncore_examples::cli::{serve, usage_error, Args};
 use asyncore_examples::smtp::{debugging_server, Settings, SmtpServer};
@@ -19,6 +21,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 const USAGE: &str =
     "usage: smtp_server [--listen HOST:PORT] [--hostname NAME] [-s|--size BYTES] [-u|--smtputf8]
+                   [--idle-timeout SECS] [--tls-cert PEM --tls-key PEM]
                    [-n] [-c DebuggingServer] [-d] [HOST:PORT]
   defaults: --listen 127.0.0.1:8025, the host name of socket.getfqdn(), no size limit";
 
@@ -36,12 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !idle.is_finite() || idle < 0.0 {
         usage_error(USAGE, "--idle-timeout must be a positive number of seconds");
     }
-    if args.option("--tls-cert").is_some() || args.option("--tls-key").is_some() {
-        usage_error(
-            USAGE,
-            "STARTTLS is not built yet (it comes with TLS support)",
-        );
-    }
+    let tls = asyncore_examples::tls::options(&mut args, USAGE);
     let positional = args.positional();
     if let Some(class) = class.filter(|c| c != "DebuggingServer") {
         usage_error(
@@ -73,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hostname: hostname.unwrap_or_else(asyncore_examples::smtp::getfqdn),
         process_message: debugging_server,
         idle_timeout: (idle > 0.0).then(|| std::time::Duration::from_secs_f64(idle)),
+        tls,
     };
     serve(addr, 1, move || SmtpServer::new(settings.clone()))
 }

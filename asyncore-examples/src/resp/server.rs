@@ -81,20 +81,28 @@ pub struct Settings {
 pub struct RespServer {
     store: SharedStore,
     settings: Settings,
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl RespServer {
     /// A server with an empty key space.
     pub fn new(settings: Settings) -> RespServer {
-        RespServer {
-            store: SharedStore::default(),
-            settings,
-        }
+        RespServer::with_store(SharedStore::default(), settings)
     }
 
     /// A server on an existing key space: several loops (`--threads N`) share one.
     pub fn with_store(store: SharedStore, settings: Settings) -> RespServer {
-        RespServer { store, settings }
+        RespServer {
+            store,
+            settings,
+            tls: None,
+        }
+    }
+
+    /// Speaks TLS on every connection it accepts (`--tls-cert`/`--tls-key`).
+    pub fn with_tls(mut self, tls: Option<crate::tls::ServerTls>) -> RespServer {
+        self.tls = tls;
+        self
     }
 
     /// The key space its connections share.
@@ -114,6 +122,7 @@ impl Dispatcher for RespServer {
         let conn = RespConnection::new(self.store.clone(), self.settings);
         let mut chan = Channel::from_socket(sock)?;
         chan.set_nodelay(true)?;
+        crate::tls::accept(&mut chan, self.tls.as_ref())?;
         let id = ctx.insert(chan, conn.into_chat())?;
         if let Some(period) = self.settings.idle_timeout {
             ctx.map().set_idle_timeout(id, Some(period))?;

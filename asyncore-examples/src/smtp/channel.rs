@@ -26,6 +26,8 @@ pub struct SmtpChannel {
     extended_smtp: bool,
     mail_options: Vec<String>,
     rcpt_options: Vec<String>,
+    /// STARTTLS has upgraded the conversation.
+    tls_active: bool,
 }
 
 /// Why a conversation ends without a reply, where smtpd raised.
@@ -56,6 +58,7 @@ impl SmtpChannel {
             extended_smtp: false,
             mail_options: Vec::new(),
             rcpt_options: Vec::new(),
+            tls_active: false,
         }
     }
 
@@ -121,6 +124,7 @@ impl SmtpChannel {
             "RSET" => self.smtp_rset(chat, arg),
             "DATA" => self.smtp_data(chat, arg),
             "EXPN" => self.push(chat, "502 EXPN not implemented"),
+            "STARTTLS" if self.settings.tls.is_some() => self.smtp_starttls(chat, arg),
             other => self.push(
                 chat,
                 &format!("500 Error: command \"{other}\" not recognized"),
@@ -173,7 +177,33 @@ impl SmtpChannel {
             self.push(chat, "250-SMTPUTF8")?;
             limits(chat.map(), |l| l.add("MAIL", 10));
         }
+        if self.settings.tls.is_some() && !self.tls_active {
+            self.push(chat, "250-STARTTLS")?;
+        }
         self.push(chat, "250 HELP")
+    }
+
+    /// RFC 3207 (not in smtpd): `220`, then TLS in place. What the client sent behind the
+    /// command in plaintext is dropped unread (the injection of CVE-2011-0411), and the
+    /// conversation starts over: the client greets again.
+    fn smtp_starttls(
+        &mut self,
+        chat: &mut ChatContext<'_, '_>,
+        arg: Option<&str>,
+    ) -> HandlerResult {
+        if arg.is_some_and(|a| !a.is_empty()) {
+            return self.push(chat, "501 Syntax: STARTTLS");
+        }
+        let Some(tls) = self.settings.tls.clone().filter(|_| !self.tls_active) else {
+            return self.push(chat, "503 Error: TLS already active");
+        };
+        self.push(chat, "220 Ready to start TLS")?;
+        crate::tls::start_in_place(chat, &tls)?;
+        self.tls_active = true;
+        self.seen_greeting.clear();
+        self.extended_smtp = false;
+        self.set_rset_state(chat);
+        Ok(())
     }
 
     fn smtp_noop(&mut self, chat: &mut ChatContext<'_, '_>, arg: Option<&str>) -> HandlerResult {

@@ -143,6 +143,8 @@ pub struct Settings {
     pub process_message: ProcessMessage,
     /// Close a conversation after this long without traffic (not in smtpd).
     pub idle_timeout: Option<std::time::Duration>,
+    /// STARTTLS (RFC 3207; not in smtpd), advertised in EHLO when set.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 /// smtpd's class-level `command_size_limits`, shared by every connection of a server:
