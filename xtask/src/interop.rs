@@ -6,7 +6,8 @@
 //! - `smtp_server` and `python3 -m smtpd -n -c DebuggingServer` given the same
 //!   conversations (raw sockets and `smtplib`), replies and printouts compared.
 //!
-//! A missing tool is a failure, never a skip.
+//! The same servers with TLS against real TLS clients are in `interop_tls.rs`. A missing
+//! tool is a failure, never a skip.
 
 #[path = "../../asyncore-examples/tests/common/resp_cases.rs"]
 mod resp_cases;
@@ -25,14 +26,34 @@ pub(crate) fn release_bin(name: &str) -> PathBuf {
     target.join("release").join(name)
 }
 
-pub fn interop() -> Result<(), String> {
-    for tool in ["python3", "redis-cli", "redis-benchmark", "redis-server"] {
+/// Runs every check, or those whose name contains `only` (`cargo xtask interop tls`).
+pub fn interop(only: Option<&str>) -> Result<(), String> {
+    for tool in [
+        "python3",
+        "redis-cli",
+        "redis-benchmark",
+        "redis-server",
+        "openssl",
+    ] {
         find_tool(tool)?;
     }
-    run_cargo(&["build", "--release", "-p", "asyncore-examples"], &[])?;
+    run_cargo(
+        &[
+            "build",
+            "--release",
+            "-p",
+            "asyncore-examples",
+            "--features",
+            "tls",
+        ],
+        &[],
+    )?;
     let mut failures = Vec::new();
     let mut passed = 0;
     for (name, check) in CHECKS {
+        if only.is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
         eprintln!("interop: {name}");
         match check() {
             Ok(()) => {
@@ -74,6 +95,22 @@ const CHECKS: &[(&str, Check)] = &[
         "smtp_server vs python3 -m smtpd -n -c DebuggingServer (differential)",
         smtpd_differential,
     ),
+    (
+        "resp_server --tls-cert: redis-cli --tls, every command, vs redis-server --tls-port",
+        crate::interop_tls::redis_cli_tls,
+    ),
+    (
+        "resp_server --tls-cert: redis-benchmark --tls",
+        crate::interop_tls::redis_benchmark_tls,
+    ),
+    (
+        "chat_server --tls-cert: openssl s_client (TLS 1.3, TLS 1.2 with renegotiation)",
+        crate::interop_tls::s_client_chat,
+    ),
+    (
+        "resp, chat and smtp servers with --tls-cert: Python's ssl and smtplib",
+        crate::interop_tls::python_clients,
+    ),
 ];
 
 /// The conversations of `xtask/interop/smtpd_diff.py` against CPython's smtpd and
@@ -94,7 +131,7 @@ fn smtpd_differential() -> Result<(), String> {
     }
 }
 
-fn output_text(out: &std::process::Output) -> String {
+pub(crate) fn output_text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -194,8 +231,18 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 /// A resp_server on a free port, ready.
 fn start_resp_server() -> Result<(Background, SocketAddr), String> {
+    start_program("resp_server", &[])
+}
+
+/// One of our server programs with `args`, on a free port, ready.
+pub(crate) fn start_program(
+    program: &str,
+    args: &[String],
+) -> Result<(Background, SocketAddr), String> {
     let server = Background::start(
-        Command::new(release_bin("resp_server")).args(["--listen", "127.0.0.1:0"]),
+        Command::new(release_bin(program))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args),
         |line| line.strip_prefix("listening on ").map(str::to_string),
     )?;
     let addr = server
@@ -269,7 +316,7 @@ fn resp_cases_check() -> Result<(), String> {
 
 /// The commands resp_server serves, as a redis-cli user types them; each server gets the
 /// same script on a fresh key space and redis-cli's output must be identical.
-const REDIS_CLI_SCRIPT: &str = "FLUSHALL
+pub(crate) const REDIS_CLI_SCRIPT: &str = "FLUSHALL
 PING
 PING \"hello world\"
 ECHO hi
@@ -306,9 +353,19 @@ FLUSHALL
 ";
 
 fn redis_cli(addr: SocketAddr, script: &str) -> Result<String, String> {
+    redis_cli_script(addr, &[], script)
+}
+
+/// `redis-cli -h 127.0.0.1 -p PORT EXTRA...` fed `script` on standard input.
+pub(crate) fn redis_cli_script(
+    addr: SocketAddr,
+    extra: &[String],
+    script: &str,
+) -> Result<String, String> {
     use std::io::Write;
     let mut child = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .args(extra)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -330,21 +387,28 @@ fn redis_cli(addr: SocketAddr, script: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `Ok` when resp_server's and redis-server's outputs are the same, else the lines that
+/// differ.
+pub(crate) fn same_output(what: &str, ours: &str, theirs: &str) -> Result<(), String> {
+    if ours == theirs {
+        return Ok(());
+    }
+    let diff: Vec<String> = ours
+        .lines()
+        .zip(theirs.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("resp_server {a:?} / redis-server {b:?}"))
+        .collect();
+    Err(format!("{what} output differs: {}", diff.join("; ")))
+}
+
 fn redis_cli_check() -> Result<(), String> {
     let (_ours, ours_addr) = start_resp_server()?;
     let (_redis, redis_addr) = start_redis_server()?;
     let ours = redis_cli(ours_addr, REDIS_CLI_SCRIPT)?;
     let theirs = redis_cli(redis_addr, REDIS_CLI_SCRIPT)?;
     eprint!("{ours}");
-    if ours != theirs {
-        let diff: Vec<String> = ours
-            .lines()
-            .zip(theirs.lines())
-            .filter(|(a, b)| a != b)
-            .map(|(a, b)| format!("resp_server {a:?} / redis-server {b:?}"))
-            .collect();
-        return Err(format!("redis-cli output differs: {}", diff.join("; ")));
-    }
+    same_output("redis-cli", &ours, &theirs)?;
     // Interactive redis-cli asks COMMAND DOCS at start: it must cope with our answer.
     let hello = redis_cli(ours_addr, "PING\n")?;
     if hello.trim() != "PONG" {
@@ -356,8 +420,15 @@ fn redis_cli_check() -> Result<(), String> {
 /// redis-benchmark's own checks of every reply, against resp_server.
 fn redis_benchmark_check() -> Result<(), String> {
     let (_ours, addr) = start_resp_server()?;
+    redis_benchmark_against(addr, &[])
+}
+
+/// redis-benchmark (with `extra` arguments) against the server at `addr`: every test
+/// must report its rate, and nothing an error.
+pub(crate) fn redis_benchmark_against(addr: SocketAddr, extra: &[String]) -> Result<(), String> {
     let out = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .args(extra)
         .args([
             "-q",
             "-n",

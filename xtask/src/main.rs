@@ -18,6 +18,7 @@
 
 mod bench;
 mod interop;
+mod interop_tls;
 mod proc;
 mod soak;
 
@@ -239,14 +240,15 @@ tasks:
             against redis-server, tokio and CPython asynchat; writes target/bench/report.md
   soak      [--secs N]: ~1,000 connections of valid requests, garbage and disconnects
             against resp_server and chat_server for N seconds (default 60)
-  interop   the example programs against real peers (python3, redis-cli, redis-benchmark,
-            redis-server); a missing tool is a failure";
+  interop   [WORD]: the example programs against real peers (python3, redis-cli,
+            redis-benchmark, redis-server, openssl), also with TLS; only the checks whose
+            name contains WORD when given; a missing tool is a failure";
 
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("interop") => interop::interop(),
+        Some("interop") => interop::interop(args.get(1).map(String::as_str)),
         Some("bench") => bench::bench(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
