@@ -2,7 +2,7 @@
 //! otherwise pick (redis-server, tokio, CPython's asyncore/asynchat), in one run.
 //!
 //! ```text
-//! cargo xtask bench [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS] [--no-pin]
+//! cargo xtask bench [--quick] [--only 1,2,3,4,5,6] [--rounds N] [--duration SECS] [--no-pin]
 //!                   [--baseline REV]
 //! ```
 //!
@@ -12,8 +12,8 @@
 //! its twin.
 //!
 //! Builds `asyncore-examples` in release (its programs and its bench targets: the load
-//! generator, the tokio anchors, the framing program, `chat_echo`), then runs the five
-//! scenarios of the benchmark issue. Within a scenario every system runs once per round,
+//! generator, the tokio anchors, the framing program, `chat_echo`), with the `tls`
+//! feature, then runs the five scenarios of the benchmark issue and the TLS one (6). Within a scenario every system runs once per round,
 //! one after the other (A B C A B C ...), each time on a fresh server; the report quotes
 //! medians over the rounds (at least 3, 1 with `--quick`). It is written to
 //! `target/bench/report.md` (every measurement in `target/bench/samples.csv`) and printed.
@@ -69,7 +69,7 @@ impl Settings {
             idle_levels: vec![0, 5_000, 15_000],
             chat_users: 1_000,
             framing_seconds: 1.0,
-            only: vec![1, 2, 3, 4, 5],
+            only: vec![1, 2, 3, 4, 5, 6],
             pin: true,
             baseline: None,
         }
@@ -117,9 +117,9 @@ impl Settings {
                 "--only" => {
                     s.only = value()?
                         .split(',')
-                        .map(|n| n.trim().parse().ok().filter(|n| (1..=5).contains(n)))
+                        .map(|n| n.trim().parse().ok().filter(|n| (1..=6).contains(n)))
                         .collect::<Option<Vec<usize>>>()
-                        .ok_or("--only takes scenario numbers 1 to 5, e.g. --only 1,4")?;
+                        .ok_or("--only takes scenario numbers 1 to 6, e.g. --only 1,4")?;
                 }
                 other => return Err(format!("unknown bench option {other}\n\n{USAGE}")),
             }
@@ -129,14 +129,18 @@ impl Settings {
 }
 
 pub const USAGE: &str =
-    "cargo xtask bench [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS] [--baseline REV]";
+    "cargo xtask bench [--quick] [--only 1,2,3,4,5,6] [--rounds N] [--duration SECS] [--baseline REV]";
 
-const TITLES: [(usize, &str); 5] = [
+const TITLES: [(usize, &str); 6] = [
     (1, "Line echo"),
     (2, "Redis protocol (redis-benchmark -c 50)"),
     (3, "Idle scale (Redis protocol, inline PING)"),
     (4, "Framing alone, no sockets"),
     (5, "Fan-out (chat_server)"),
+    (
+        6,
+        "TLS (redis-benchmark --tls -c 50; rustls + ring against OpenSSL)",
+    ),
 ];
 
 /// Where reports go: `target/bench` (or `$CARGO_TARGET_DIR/bench`).
@@ -285,7 +289,8 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             2 => bench.redis_protocol()?,
             3 => bench.idle_scale()?,
             4 => bench.framing()?,
-            _ => bench.fan_out()?,
+            5 => bench.fan_out()?,
+            _ => bench.tls()?,
         }
     }
     let command = format!("cargo xtask bench {}", args.join(" "));

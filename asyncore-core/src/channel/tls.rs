@@ -61,6 +61,21 @@ enum Fill {
     Gone,
 }
 
+/// The socket as rustls's reader, noting a short read (on a stream socket under epoll, it
+/// shows the socket drained: see `sys::SHORT_READ_DRAINS`).
+struct RecvFrom<'a> {
+    sock: &'a Socket,
+    short: bool,
+}
+
+impl Read for RecvFrom<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (&mut &*self.sock).read(buf)?;
+        self.short = n > 0 && n < buf.len();
+        Ok(n)
+    }
+}
+
 /// The socket as rustls's writer: `send(2)` with the crate's flags (no `SIGPIPE`).
 struct SendTo<'a>(&'a Socket);
 
@@ -131,7 +146,7 @@ impl TlsSession {
         if let Some(e) = &self.failed {
             return Err(tls_error(e.clone()));
         }
-        let mut reader: &Socket = sock;
+        let mut reader = RecvFrom { sock, short: false };
         let got = loop {
             match self.conn.read_tls(&mut reader) {
                 Ok(n) => break n,
@@ -149,6 +164,10 @@ impl TlsSession {
         if got == 0 {
             self.tcp_eof = true;
             return Ok(Fill::Eof);
+        }
+        if reader.short && sys::SHORT_READ_DRAINS {
+            // No read that would only find the socket empty: the next input raises an edge.
+            *notes |= seen::READ_DRAINED;
         }
         let was_handshaking = self.conn.is_handshaking();
         match self.conn.process_new_packets() {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 /// The executables of asyncore-examples' binaries and bench targets, by target name.
 pub type Programs = BTreeMap<String, PathBuf>;
 
-/// `cargo build --release -p asyncore-examples --bins --benches`, then the executables
+/// `cargo build --release -p asyncore-examples --bins --benches --features tls`, then the executables
 /// that cargo reports (`compiler-artifact` messages with an `executable`).
 ///
 /// # Errors
@@ -57,7 +57,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
 }
 
 fn build_in(root: &Path, target_dir: Option<&Path>) -> Result<Programs, String> {
-    let args = [
+    let mut args = vec![
         "build",
         "--release",
         "-p",
@@ -66,6 +66,12 @@ fn build_in(root: &Path, target_dir: Option<&Path>) -> Result<Programs, String> 
         "--benches",
         "--message-format=json-render-diagnostics",
     ];
+    // A baseline from before TLS has no such feature (and no TLS scenario to run).
+    let manifest =
+        std::fs::read_to_string(root.join("asyncore-examples/Cargo.toml")).unwrap_or_default();
+    if manifest.contains("\ntls = [") {
+        args.extend(["--features", "tls"]);
+    }
     eprintln!("$ (cd {}; cargo {})", root.display(), args.join(" "));
     let mut cmd = Command::new(crate::cargo());
     cmd.args(args).current_dir(root).stdout(Stdio::piped());

@@ -57,8 +57,9 @@ fn command(program: impl AsRef<OsStr>, role: Role) -> Command {
 pub enum Launch {
     /// A program that takes `--listen HOST:PORT` and prints `listening on HOST:PORT`.
     Program { exe: PathBuf, args: Vec<String> },
-    /// Debian's `redis-server`, persistence off.
-    Redis,
+    /// Debian's `redis-server`, persistence off; with `tls` (certificate and key files) on
+    /// a TLS port only.
+    Redis { tls: Option<(PathBuf, PathBuf)> },
 }
 
 /// A server under test, stopped (killed) when dropped.
@@ -84,11 +85,21 @@ impl Server {
                     line.strip_prefix("listening on ").map(str::to_string)
                 })?
             }
-            Launch::Redis => {
+            Launch::Redis { tls } => {
                 let port = unused_port()?;
                 let dir = std::env::temp_dir();
                 let mut cmd = command("redis-server", Role::Server);
-                cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                match tls {
+                    None => cmd.args(["--port", &port.to_string()]),
+                    Some((cert, key)) => cmd
+                        .args(["--port", "0", "--tls-port", &port.to_string()])
+                        .arg("--tls-cert-file")
+                        .arg(cert)
+                        .arg("--tls-key-file")
+                        .arg(key)
+                        .args(["--tls-auth-clients", "no"]),
+                };
+                cmd.args(["--bind", "127.0.0.1"])
                     .args(["--save", "", "--appendonly", "no"])
                     // Room for the idle-scale scenario's 15,000 connections.
                     .args(["--maxclients", "19000"])
@@ -366,7 +377,8 @@ fn run_to_end(cmd: &mut Command, deadline: Duration) -> Result<String, String> {
     Ok(out)
 }
 
-/// `redis-benchmark -c 50 -P PIPELINE -n REQUESTS -t TEST --csv` against `server`.
+/// `redis-benchmark -c 50 -P PIPELINE -n REQUESTS -t TEST --csv EXTRA...` against
+/// `server` (`extra`: `--tls --cacert ...`, `-k 0`).
 ///
 /// # Errors
 /// redis-benchmark fails, reports an error, or its output cannot be read.
@@ -375,6 +387,7 @@ pub fn redis_benchmark(
     test: &str,
     pipeline: u32,
     requests: u64,
+    extra: &[String],
 ) -> Result<Run, String> {
     let addr = server.addr.clone();
     let (host, port) = addr
@@ -385,7 +398,8 @@ pub fn redis_benchmark(
         command("redis-benchmark", Role::Client)
             .args(["-h", host, "-p", port, "-c", "50"])
             .args(["-P", &pipeline.to_string(), "-n", &requests.to_string()])
-            .args(["-t", test, "--csv"]),
+            .args(["-t", test, "--csv"])
+            .args(extra),
         Duration::from_secs(600),
     )?;
     let after = server.sample()?;

@@ -11,6 +11,8 @@ pub enum Unit {
     Bytes,
     /// Users joining a chat (connect, welcome, a notice to the others).
     Joins,
+    /// TLS connections made (connect, handshake, one request).
+    Handshakes,
 }
 
 /// One measurement of one system in one case.
@@ -412,10 +414,11 @@ fn rate(v: f64, unit: Unit) -> String {
                 format!("{:.1} MiB/s", v / (1024.0 * 1024.0))
             }
         }
-        Unit::Requests | Unit::Messages | Unit::Joins => {
+        Unit::Requests | Unit::Messages | Unit::Joins | Unit::Handshakes => {
             let what = match unit {
                 Unit::Requests => "req/s",
                 Unit::Messages => "msg/s",
+                Unit::Handshakes => "conn/s",
                 _ => "joins/s",
             };
             if v >= 1e6 {

@@ -7,6 +7,8 @@ use super::Settings;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod tls;
+
 /// A system under test: ours or an anchor, and how to start it (or why it cannot be).
 #[derive(Debug, Clone)]
 pub struct System {
@@ -122,7 +124,7 @@ impl Bench {
         System {
             name: "redis-server".into(),
             ours: false,
-            launch: Ok(Launch::Redis),
+            launch: Ok(Launch::Redis { tls: None }),
         }
     }
 
@@ -290,7 +292,7 @@ impl Bench {
                             group: Some(&group),
                             ..first.clone()
                         };
-                        match measure::redis_benchmark(&mut server, test, pipeline, requests) {
+                        match measure::redis_benchmark(&mut server, test, pipeline, requests, &[]) {
                             Ok(run) => {
                                 Self::show(&key, round, &run);
                                 runs.push((case, group, run));
