@@ -115,9 +115,12 @@ pub(crate) fn interest_of(
     #[cfg(feature = "tls")]
     let asked = asked.map(|(r, w)| {
         // What TLS needs (the handshake's reads, records waiting for the socket) adds to
-        // the handler's wishes.
+        // the handler's wishes. During the handshake the handler's writes wait (its write
+        // stage does not run), so only TLS's count: a socket ready for writing would
+        // otherwise be a readiness nothing uses up, and the loop would spin.
         let (tr, tw) = chan.tls_wants();
-        (r || (read && tr), w || tw)
+        let w = if chan.tls_handshaking() { tw } else { w || tw };
+        (r || (read && tr), w)
     });
     if let Ok(wants) = asked {
         entry.state.interest = Some(wants);

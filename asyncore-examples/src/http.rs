@@ -1,19 +1,22 @@
 //! The classic asyncore HTTP client: one channel per URL, an HTTP/1.0 GET, every event
-//! logged with the URL as the log target (PyMOTW's `asyncore_http_client.py`).
+//! logged with the URL as the log target (PyMOTW's `asyncore_http_client.py`); `https://`
+//! URLs too in a build with the `tls` feature (the same handler, on a TLS channel).
 
 use asyncore_core::{BoxError, Channel, Context, Dispatcher, Domain, HandlerResult, Type};
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-/// An `http://host[:port][/path]` URL, the only kind these programs fetch.
+/// An `http://host[:port][/path]` URL, or `https://` (in a build with the `tls` feature).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
     /// The URL as given.
     pub text: String,
     /// The host, without brackets for IPv6 literals.
     pub host: String,
-    /// The port (80 when absent).
+    /// The port (80 when absent; 443 for `https`).
     pub port: u16,
+    /// `https://`: TLS, checked against the host name.
+    pub tls: bool,
     /// The path and query, `/` when absent.
     pub path: String,
 }
@@ -22,11 +25,19 @@ impl HttpUrl {
     /// Parses `text`.
     ///
     /// # Errors
-    /// A message saying what is wrong: another scheme, no host, a bad port.
+    /// A message saying what is wrong: another scheme, no host, a bad port, `https://` in
+    /// a build without TLS.
     pub fn parse(text: &str) -> Result<HttpUrl, String> {
-        let rest = text
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("{text:?} is not an http:// URL"))?;
+        let (rest, tls) = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(_)) if !cfg!(feature = "tls") => {
+                return Err(format!(
+                    "{text:?}: https:// needs a build with TLS (`--features tls`)"
+                ))
+            }
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Err(format!("{text:?} is not an http:// URL")),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -47,6 +58,7 @@ impl HttpUrl {
             return Err(format!("{text:?} has no host"));
         }
         let port = match port {
+            None if tls => 443,
             None => 80,
             Some(p) => p
                 .parse()
@@ -56,6 +68,7 @@ impl HttpUrl {
             text: text.to_string(),
             host: host.to_string(),
             port,
+            tls,
             path: path.to_string(),
         })
     }
@@ -67,7 +80,7 @@ impl HttpUrl {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -121,11 +134,25 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A channel connecting to `url`'s host and its handler; the handler reports into
-    /// slot `slot` of the map's [`Outcomes`].
+    /// slot `slot` of the map's [`Outcomes`]. An `https://` URL is fetched over TLS with
+    /// the roots of `webpki-roots`; see [`start_with`](Self::start_with).
     ///
     /// # Errors
     /// The host does not resolve, or the socket cannot be made.
     pub fn start(url: &HttpUrl, slot: usize) -> Result<(Channel, HttpClient), String> {
+        HttpClient::start_with(url, slot, None)
+    }
+
+    /// As [`start`](Self::start), with the TLS configuration for `https://` URLs (`None`:
+    /// the Mozilla roots of `webpki-roots`).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start), and a host name TLS cannot check.
+    pub fn start_with(
+        url: &HttpUrl,
+        slot: usize,
+        tls: Option<&crate::tls::ClientTls>,
+    ) -> Result<(Channel, HttpClient), String> {
         let addr: SocketAddr = (url.host.as_str(), url.port)
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
@@ -134,6 +161,9 @@ impl HttpClient {
         let mut chan = Channel::create_socket(Domain::for_address(addr), Type::STREAM)
             .map_err(|e| e.to_string())?;
         chan.set_tag(&url.text);
+        if url.tls {
+            crate::tls::connect(&mut chan, &url.host, tls).map_err(|e| e.to_string())?;
+        }
         chan.connect(addr).map_err(|e| e.to_string())?;
         let request = format!(
             "GET {} HTTP/1.0\r\nHost: {}\r\n\r\n",
@@ -234,7 +264,10 @@ mod tests {
 
     #[test]
     fn rejects_what_it_cannot_fetch() {
-        assert!(HttpUrl::parse("https://example.org/").is_err());
+        assert_eq!(
+            HttpUrl::parse("https://example.org/").is_ok(),
+            cfg!(feature = "tls")
+        );
         assert!(HttpUrl::parse("http:///path").is_err());
         assert!(HttpUrl::parse("http://host:99999/").is_err());
         assert!(HttpUrl::parse("http://[::1/").is_err());

@@ -16,6 +16,64 @@ pub type ServerTls = std::sync::Arc<asyncore_core::tls::rustls::ServerConfig>;
 #[derive(Debug, Clone)]
 pub enum ServerTls {}
 
+/// A client's TLS configuration (`http_client --cafile`).
+#[cfg(feature = "tls")]
+pub type ClientTls = std::sync::Arc<asyncore_core::tls::rustls::ClientConfig>;
+
+/// A client's TLS configuration: none can exist in a build without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone)]
+pub enum ClientTls {}
+
+/// Reads `--cafile PEM` into a client configuration trusting its certificates; a bad
+/// file ends the program with `usage`.
+pub fn client_options(args: &mut crate::cli::Args, usage: &str) -> Option<ClientTls> {
+    let cafile = args.option("--cafile")?;
+    #[cfg(feature = "tls")]
+    return Some(
+        asyncore_core::tls::client_config_from_pem(&cafile)
+            .unwrap_or_else(|e| usage_error(usage, &e.to_string())),
+    );
+    #[cfg(not(feature = "tls"))]
+    usage_error(
+        usage,
+        &format!(
+            "--cafile {cafile}: this program was built without TLS: build it with `--features tls`"
+        ),
+    )
+}
+
+/// Makes a connecting channel the client side of TLS with `host` (checked against the
+/// server's certificate): with `tls`, or with the Mozilla roots of `webpki-roots`.
+///
+/// # Errors
+/// `host` is not a name or address TLS can check; as `Channel::start_tls_client`.
+#[cfg(feature = "tls")]
+pub fn connect(chan: &mut Channel, host: &str, tls: Option<&ClientTls>) -> io::Result<()> {
+    use asyncore_core::tls::{self, rustls::RootCertStore, ServerName};
+    let config = match tls {
+        Some(config) => config.clone(),
+        None => tls::client_config_with_roots(RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })?,
+    };
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host:?}: {e}")))?;
+    chan.start_tls_client(config, name)
+}
+
+/// Without the `tls` feature no URL asks for TLS (`HttpUrl::parse` refuses `https://`).
+///
+/// # Errors
+/// Always: TLS is not built in.
+#[cfg(not(feature = "tls"))]
+pub fn connect(_chan: &mut Channel, _host: &str, _tls: Option<&ClientTls>) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "built without TLS",
+    ))
+}
+
 /// Reads `--tls-cert` and `--tls-key` (both or neither) into a configuration; a bad
 /// option or file ends the program with `usage`.
 pub fn options(args: &mut crate::cli::Args, usage: &str) -> Option<ServerTls> {

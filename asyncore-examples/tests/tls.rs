@@ -174,6 +174,56 @@ mod with_tls {
     }
 }
 
+#[cfg(feature = "tls")]
+#[test]
+fn http_client_fetches_over_https() {
+    use asyncore_core::tls::{self, rustls};
+    use std::io::{Read, Write};
+    let dir = std::env::temp_dir().join(format!("asyncore-examples-https-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let config = tls::server_config_from_pem(&cert, &key).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A one-request HTTPS server: rustls over a blocking socket, in a thread.
+    let server = std::thread::spawn(move || {
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(common::DEADLINE)).unwrap();
+        let conn = rustls::ServerConnection::new(config).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, sock);
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).unwrap();
+            request.push(byte[0]);
+        }
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+            .unwrap();
+        s.conn.send_close_notify();
+        s.flush().unwrap();
+        String::from_utf8(request).unwrap()
+    });
+    let url = format!("https://localhost:{port}/greeting");
+    let out = common::run(
+        env!("CARGO_BIN_EXE_http_client"),
+        &["--cafile", &cert.display().to_string(), &url],
+    );
+    let request = server.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        request.starts_with(&format!(
+            "GET /greeting HTTP/1.0\r\nHost: localhost:{port}\r\n"
+        )),
+        "{request:?}"
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(printed, format!("{url} got 43 bytes\n"));
+    assert!(out.status.success());
+}
+
 #[cfg(not(feature = "tls"))]
 #[test]
 fn a_build_without_tls_refuses_the_tls_options() {
@@ -187,4 +237,8 @@ fn a_build_without_tls_refuses_the_tls_options() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("built without TLS"), "{exe}: {err}");
     }
+    let out = common::run(env!("CARGO_BIN_EXE_http_client"), &["https://localhost/"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("https:// needs a build with TLS"), "{err}");
 }

@@ -111,6 +111,10 @@ const CHECKS: &[(&str, Check)] = &[
         "resp, chat and smtp servers with --tls-cert: Python's ssl and smtplib",
         crate::interop_tls::python_clients,
     ),
+    (
+        "http_client https:// (tls) vs python3 http.server wrapped in ssl",
+        crate::interop_tls::https_client,
+    ),
 ];
 
 /// The conversations of `xtask/interop/smtpd_diff.py` against CPython's smtpd and

@@ -17,7 +17,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// A self-signed certificate for `localhost` and 127.0.0.1, made by `openssl req`.
+/// A self-signed certificate for `localhost` and 127.0.0.1, made by `openssl req`, in a
+/// directory of its own (removed on drop).
 pub(crate) struct Certs {
     dir: PathBuf,
 }
@@ -31,6 +32,9 @@ impl Certs {
             .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
             .args(["-subj", "/CN=localhost"])
             .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            // An end entity, not a CA: rustls clients (http_client) refuse a CA certificate
+            // as a server's; OpenSSL and Python trust a self-signed one either way.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
             .arg("-keyout")
             .arg(dir.join("key.pem"))
             .arg("-out")
@@ -224,6 +228,65 @@ fn run_python(script: &Path, cafile: &Path, what: &str, addr: SocketAddr) -> Res
     eprint!("{text}");
     if !out.status.success() {
         return Err(format!("tls_clients.py {what}: {}", text.trim()));
+    }
+    Ok(())
+}
+
+/// Python's `http.server` with its socket wrapped by `ssl`, serving a directory.
+const HTTPS_SERVER: &str = "
+import http.server, ssl, sys
+cert, key = sys.argv[1], sys.argv[2]
+srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print('port', srv.server_address[1], flush=True)
+srv.serve_forever()
+";
+
+/// `http_client --cafile` fetches a file over https from Python's `http.server` wrapped
+/// in `ssl` (which closes without `close_notify`: the end of the body is the end of the
+/// stream); without `--cafile` the self-signed certificate is refused, with rustls's
+/// reason.
+pub(crate) fn https_client() -> Result<(), String> {
+    let certs = Certs::new("interop-https")?;
+    let body: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(certs.dir.join("page.txt"), &body).map_err(|e| e.to_string())?;
+    let server = Background::start(
+        Command::new("python3")
+            .args(["-u", "-c", HTTPS_SERVER])
+            .arg(certs.cert())
+            .arg(certs.key())
+            .current_dir(&certs.dir),
+        |line| line.strip_prefix("port ").map(str::to_string),
+    )?;
+    let url = format!("https://localhost:{}/page.txt", server.found);
+    let out = Command::new(crate::interop::release_bin("http_client"))
+        .arg("--cafile")
+        .arg(certs.cert())
+        .arg(&url)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = output_text(&out);
+    eprint!("{text}");
+    let n: usize = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix(&format!("{url} got ")))
+        .and_then(|r| r.strip_suffix(" bytes"))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("unexpected output {text:?}"))?;
+    if n <= body.len() || n > body.len() + 1024 || !out.status.success() {
+        return Err(format!("got {n} bytes for a {}-byte file", body.len()));
+    }
+    let out = Command::new(crate::interop::release_bin("http_client"))
+        .arg(&url)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = output_text(&out);
+    eprint!("{text}");
+    if out.status.code() != Some(1) || !text.contains("error: invalid peer certificate") {
+        return Err(format!("an untrusted certificate gave {text:?}"));
     }
     Ok(())
 }

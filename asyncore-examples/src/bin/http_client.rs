@@ -1,8 +1,10 @@
 //! The classic asyncore HTTP client: every URL on its own channel, all in one loop.
 //!
 //! ```text
-//! http_client URL...        (RUST_LOG=debug shows every event, logged under the URL)
+//! http_client [--cafile PEM] URL...   (RUST_LOG=debug shows every event, logged under the URL)
 //! ```
+//! `https://` URLs need a build with `--features tls`; their servers are checked against
+//! the Mozilla roots of `webpki-roots`, or against the certificates of `--cafile`.
 //! Prints `URL got N bytes` per URL at the end (N counts the whole response), or
 //! `URL error: REASON`; exits 1 when any URL failed.
 
@@ -10,11 +12,13 @@ use asyncore_core::{Loop, SocketMap};
 use asyncore_examples::cli::Args;
 use asyncore_examples::http::{HttpClient, HttpUrl, Outcome, Outcomes};
 
-const USAGE: &str = "usage: http_client URL...   (http://HOST[:PORT][/PATH])";
+const USAGE: &str =
+    "usage: http_client [--cafile PEM] URL...   (http://HOST[:PORT][/PATH], or https://)";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::init();
-    let args = Args::from_env(USAGE);
+    let mut args = Args::from_env(USAGE);
+    let tls = asyncore_examples::tls::client_options(&mut args, USAGE);
     let urls: Vec<HttpUrl> = args
         .positional()
         .iter()
@@ -27,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut map = SocketMap::new();
     map.insert_data(Outcomes::pending(urls.len()));
     for (slot, url) in urls.iter().enumerate() {
-        let started = HttpClient::start(url, slot)
+        let started = HttpClient::start_with(url, slot, tls.as_ref())
             .and_then(|(chan, client)| map.insert(chan, client).map_err(|e| e.to_string()));
         if let (Err(e), Some(outcomes)) = (started, map.data_mut::<Outcomes>()) {
             outcomes.0[slot] = Outcome::Error(e);
