@@ -639,3 +639,86 @@ fn a_handshake_under_way_does_not_spin_the_loop() {
         );
     });
 }
+
+/// Answers every line with `reply` bytes; notes the most output it saw queued.
+struct Flood {
+    reply: usize,
+    seen: Seen,
+    most_queued: Rc<RefCell<usize>>,
+}
+
+impl ChatHandler for Flood {
+    fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
+        let line = String::from_utf8_lossy(&chat.take_data()).into_owned();
+        self.seen.0.borrow_mut().frames.push(line);
+        chat.push(vec![b'x'; self.reply])?;
+        let queued = chat.queued_output();
+        let mut most = self.most_queued.borrow_mut();
+        *most = (*most).max(queued);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_peer_that_never_reads_is_held_back_by_the_watermarks() {
+    // 100 requests of 256 KiB replies each (25 MiB in all, more than the kernel buffers
+    // hold), from a peer that reads nothing. The replies TLS has not taken wait in the
+    // send queue, where async_chat's watermarks see them: reading pauses, and what is
+    // queued stays within one reply of the high watermark.
+    both_backends(|backend| {
+        let certs = Certs::new();
+        let seen = Seen::default();
+        let most_queued = Rc::new(RefCell::new(0));
+        let mut map = SocketMap::new();
+        let (s2, m2) = (seen.clone(), most_queued.clone());
+        let addr = listen(
+            &mut map,
+            TlsListener {
+                config: certs.server.clone(),
+                make: move || {
+                    let flood = Flood {
+                        reply: 256 * 1024,
+                        seen: s2.clone(),
+                        most_queued: m2.clone(),
+                    };
+                    AsyncChat::with_terminator(flood, Terminator::LF)
+                },
+            },
+        );
+        let config = certs.client.clone();
+        let (done, finished) = mpsc::channel::<()>();
+        let rx = peer(move || {
+            let mut s = client(addr, &config);
+            let requests: Vec<u8> = (0..100)
+                .flat_map(|i| format!("{i}\n").into_bytes())
+                .collect();
+            s.write_all(&requests).map_err(|e| e.to_string())?;
+            s.flush().map_err(|e| e.to_string())?;
+            // Hold the connection open, reading nothing, until the test is done.
+            let _ = finished.recv_timeout(DEADLINE);
+            Ok::<_, String>(())
+        });
+        // Serve until the replies back up: no request served for a while.
+        let mut last = (0, 0);
+        run_until(&mut map, backend, "the replies to back up", |map| {
+            let served = seen.0.borrow().frames.len();
+            let passes = map.stats().passes;
+            if served != last.0 {
+                last = (served, passes);
+            }
+            served > 0 && passes > last.1 + 50
+        });
+        let served = seen.0.borrow().frames.len();
+        assert!(
+            served < 100,
+            "{backend:?}: all {served} requests served to a peer that reads nothing"
+        );
+        let most = *most_queued.borrow();
+        assert!(
+            most <= 256 * 1024 + 256 * 1024,
+            "{backend:?}: {most} bytes queued at once"
+        );
+        let _ = done.send(());
+        serve_until(&mut map, backend, &rx).unwrap();
+    });
+}
