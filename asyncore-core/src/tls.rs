@@ -1,8 +1,9 @@
 //! TLS for channels (the `tls` feature), on rustls with the *ring* provider.
 //!
-//! A channel becomes TLS with [`Channel::start_tls_server`] (an accepted socket, or
-//! STARTTLS) or [`Channel::start_tls_client`]; then its `recv` and `send` carry plaintext
-//! and [`DispatcherWithSend`](crate::DispatcherWithSend), `async_chat` and plain
+//! A channel becomes TLS with
+//! [`Channel::start_tls_server`](crate::Channel::start_tls_server) (an accepted socket,
+//! or STARTTLS) or [`Channel::start_tls_client`](crate::Channel::start_tls_client); then
+//! its `recv` and `send` carry plaintext and [`DispatcherWithSend`](crate::DispatcherWithSend), `async_chat` and plain
 //! dispatchers work unchanged on top. The loop drives the handshake, delivers plaintext
 //! TLS has decrypted already without waiting for the OS, sends `close_notify` before a
 //! close, and ends a handshake that takes longer than

@@ -204,15 +204,38 @@ pub(crate) fn s_client_chat() -> Result<(), String> {
     Ok(())
 }
 
-/// Python's `ssl` against each server (see the script's docs).
+/// resp_server's peak RSS allowed through the Python clients' checks: 1,000 sessions at
+/// about 10 KiB each, their handshakes' buffers, and the program itself, with room to
+/// spare: a leak of 128 KiB or more per handshake (there are about 1,000) would not fit.
+const PEAK_RSS_BOUND_KIB: u64 = 128 * 1024;
+
+/// Python's `ssl` against each server (see the script's docs), and resp_server's peak
+/// memory after them.
 pub(crate) fn python_clients() -> Result<(), String> {
     let certs = Certs::new("interop-tls-py")?;
     let script = crate::project_root().join("xtask/interop/tls_clients.py");
-    let (_resp, resp) = start_ours("resp_server", &certs, &[])?;
+    let (resp_server, resp) = start_ours("resp_server", &certs, &[])?;
     let (_chat, chat) = start_ours("chat_server", &certs, &[])?;
     let (_smtp, smtp) = start_ours("smtp_server", &certs, &["--hostname", "mail.test"])?;
     for (what, addr) in [("resp", resp), ("chat", chat), ("smtp", smtp)] {
         run_python(&script, &certs.cert(), what, addr)?;
+    }
+    // Memory stays bounded through the 1,000 handshakes at once (and the hostile peers).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", resp_server.pid()))
+        .map_err(|e| format!("resp_server's /proc status: {e}"))?;
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or("no VmHWM in resp_server's /proc status")?;
+    eprintln!(
+        "resp_server's peak RSS through 1,000 handshakes at once: {:.1} MiB",
+        peak_kib as f64 / 1024.0
+    );
+    if peak_kib > PEAK_RSS_BOUND_KIB {
+        return Err(format!(
+            "resp_server's peak RSS {peak_kib} KiB is over {PEAK_RSS_BOUND_KIB} KiB"
+        ));
     }
     Ok(())
 }
