@@ -3,8 +3,9 @@
 //! A channel becomes TLS with
 //! [`Channel::start_tls_server`](crate::Channel::start_tls_server) (an accepted socket,
 //! or STARTTLS) or [`Channel::start_tls_client`](crate::Channel::start_tls_client); then
-//! its `recv` and `send` carry plaintext and [`DispatcherWithSend`](crate::DispatcherWithSend), `async_chat` and plain
-//! dispatchers work unchanged on top. The loop drives the handshake, delivers plaintext
+//! its `recv` and `send` carry plaintext and
+//! [`DispatcherWithSend`](crate::DispatcherWithSend), `async_chat` and plain dispatchers
+//! work unchanged on top. The loop drives the handshake, delivers plaintext
 //! TLS has decrypted already without waiting for the OS, sends `close_notify` before a
 //! close, and ends a handshake that takes longer than
 //! [`SocketMap::set_tls_handshake_timeout`] (10 s by default) with a `TimedOut` error for

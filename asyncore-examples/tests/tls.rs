@@ -96,6 +96,48 @@ mod with_tls {
         assert_eq!(&pong, b"+PONG\r\n");
     }
 
+    /// Sends `data` over TLS, ends our side (close_notify), and returns all the server
+    /// sent until it ended its own (close_notify, a bare close, or a reset after it).
+    fn tls_exchange(server: &Server, certs: &Certs, data: &[u8]) -> Vec<u8> {
+        let mut s = connect(server, certs);
+        let _ = s.write_all(data);
+        s.conn.send_close_notify();
+        let _ = s.flush();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    return got
+                }
+                Err(e) => panic!("reading over TLS: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn recorded_resp_cases_get_the_same_bytes_over_tls() {
+        let certs = Certs::new("resp-cases");
+        let server = start(env!("CARGO_BIN_EXE_resp_server"), &certs, &[]);
+        let cases = super::common::resp_cases::parse(include_str!("data/resp_cases.txt"))
+            .expect("resp_cases.txt parses");
+        assert!(cases.len() > 50, "the case file was read");
+        for case in &cases {
+            let flushed = tls_exchange(&server, &certs, b"FLUSHALL\r\n");
+            assert_eq!(flushed, b"+OK\r\n");
+            let got = tls_exchange(&server, &certs, &case.send);
+            let show = super::common::resp_cases::show;
+            assert_eq!(show(&got), show(&case.expect), "case {:?}", case.name);
+        }
+    }
+
     #[test]
     fn chat_server_greets_over_tls() {
         let certs = Certs::new("chat");

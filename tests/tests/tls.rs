@@ -318,6 +318,27 @@ fn close_when_done_ends_with_close_notify() {
 }
 
 #[test]
+fn a_close_notify_behind_the_last_request_ends_the_stream() {
+    // The request and the close_notify arrive together: both are decrypted by one read,
+    // so no OS event will come for the end of the stream; it must be seen all the same.
+    on_echo_server(4096, |backend, map, addr, certs, seen| {
+        let config = certs.client.clone();
+        let rx = peer(move || {
+            let mut s = client(addr, &config);
+            s.write_all(b"last words\n").map_err(|e| e.to_string())?;
+            s.conn.send_close_notify();
+            s.flush().map_err(|e| e.to_string())?;
+            let mut all = Vec::new();
+            // Ok only with the server's close_notify at the end.
+            s.read_to_end(&mut all).map_err(|e| e.to_string())?;
+            Ok::<_, String>(all)
+        });
+        assert_eq!(serve_until(map, backend, &rx), Ok(b"last words\n".to_vec()));
+        assert_eq!(seen.0.borrow().closes, 1, "{backend:?}");
+    });
+}
+
+#[test]
 fn a_peer_that_leaves_without_close_notify_reaches_handle_close() {
     on_echo_server(4096, |backend, map, addr, certs, seen| {
         let config = certs.client.clone();
@@ -542,6 +563,14 @@ impl ChatHandler for LineClient {
     fn found_terminator(&mut self, chat: &mut ChatContext<'_, '_>) -> HandlerResult {
         let line = String::from_utf8_lossy(&chat.take_data()).into_owned();
         self.got.borrow_mut().push(line);
+        let certs = chat
+            .channel()
+            .tls_connection()
+            .and_then(|t| t.peer_certificates())
+            .map_or(0, |p| p.len());
+        self.got
+            .borrow_mut()
+            .push(format!("{certs} peer certificate"));
         chat.close_when_done();
         Ok(())
     }
@@ -565,7 +594,10 @@ fn a_tls_client_channel_talks_to_a_tls_server_channel() {
         run_until(map, backend, "the echo and both closes", |_| {
             !got.borrow().is_empty() && seen.0.borrow().closes == 1
         });
-        assert_eq!(*got.borrow(), ["from our client"]);
+        // The line, and the server's certificate as the client saw it (Python:
+        // `getpeercert()`).
+        assert_eq!(*got.borrow(), ["from our client", "1 peer certificate"]);
+
         assert!(
             seen.0.borrow().errors.is_empty(),
             "{:?}",

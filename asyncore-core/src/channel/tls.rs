@@ -39,6 +39,8 @@ pub(crate) struct TlsSession {
     plain_in: usize,
     /// The socket returned its end of stream.
     tcp_eof: bool,
+    /// The peer's close_notify has been processed (its end of the plaintext stream).
+    peer_closed: bool,
     /// The end of the plaintext stream was handed out (`recv` returned 0).
     eof_told: bool,
     /// A `close_notify` is queued (or sent).
@@ -106,6 +108,7 @@ impl TlsSession {
             plain_out,
             plain_in: 0,
             tcp_eof: false,
+            peer_closed: false,
             eof_told: false,
             close_notify: false,
             failed: None,
@@ -173,6 +176,7 @@ impl TlsSession {
         match self.conn.process_new_packets() {
             Ok(state) => {
                 self.plain_in = state.plaintext_bytes_to_read();
+                self.peer_closed = state.peer_has_closed();
                 if was_handshaking && !self.conn.is_handshaking() {
                     // Plaintext held back during the handshake can go now.
                     *notes |= seen::TRY_WRITE;
@@ -346,12 +350,13 @@ impl Channel {
         }
     }
 
-    /// Whether decrypted input waits to be read (or its end to be told): a read event is
-    /// due without the OS.
+    /// Whether decrypted input waits to be read, or its end to be told (a close_notify
+    /// processed with the records before it, or the socket's end): a read event is due
+    /// without the OS.
     pub(crate) fn tls_input_waiting(&self) -> bool {
         self.tls
             .as_ref()
-            .is_some_and(|t| t.plain_in > 0 || (t.tcp_eof && !t.eof_told))
+            .is_some_and(|t| t.plain_in > 0 || ((t.tcp_eof || t.peer_closed) && !t.eof_told))
     }
 
     /// Records TLS holds that are not on the wire yet, or a handshake still under way
