@@ -111,7 +111,6 @@
 //!   `AsyncChat`, and `resp_server`, a Redis-protocol server.
 
 #![deny(missing_docs, missing_debug_implementations)]
-#![cfg(unix)]
 
 mod chat;
 mod context;

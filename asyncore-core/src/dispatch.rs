@@ -520,6 +520,15 @@ fn dispatch(handler: &mut dyn Dispatcher, ctx: &mut Context<'_>, events: u8) -> 
     if ctx.channel().connecting() && ctx.channel().pending_error.is_some() {
         return connect_event(handler, ctx);
     }
+    // A failed connect reported as a hang-up alone, without write readiness (`WSAPoll`
+    // on Windows): the connect event runs first, so that `handle_error` gets `SO_ERROR`.
+    if events & ready::CLOSE != 0
+        && events & (ready::READ | ready::WRITE) == 0
+        && ctx.channel().connecting()
+        && !ctx.channel().connected()
+    {
+        connect_event(handler, ctx)?;
+    }
     if events & ready::READ != 0 {
         ctx.state_mut().ready &= !ready::WAKE;
         if ctx.channel().accepting() {

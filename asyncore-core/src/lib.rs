@@ -105,7 +105,6 @@
 //!   and a multi-user chat server.
 
 #![deny(missing_docs, missing_debug_implementations)]
-#![cfg(unix)]
 
 mod backend;
 mod channel;
@@ -121,7 +120,7 @@ mod handle;
 mod into_bytes;
 mod lifecycle;
 mod overload;
-mod poll_flags;
+pub mod poll_flags;
 mod raw_io;
 mod send_queue;
 mod slab;
@@ -142,10 +141,13 @@ pub use group::LoopGroup;
 pub use handle::{Handle, InsertError, LookupError};
 pub use into_bytes::IntoBytes;
 pub use poll_flags::readwrite;
-pub use raw_io::{DisplayAddr, RawIo};
+#[cfg(unix)]
+pub use raw_io::RawIo;
+pub use raw_io::{DisplayAddr, Fileno};
 pub use send_queue::SendQueue;
 pub use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 pub use socket_map::{close_all, with_socket_map, ChannelId, SocketMap, DEFAULT_LINGER};
+#[cfg(unix)]
 pub use sys::set_nonblocking;
 pub use timer::{TimerAction, TimerId};
 pub use waker::Waker;

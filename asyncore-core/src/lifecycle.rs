@@ -129,13 +129,8 @@ impl SocketMap {
         if let Some(shared) = &self.wake {
             return Ok(Waker::new(shared.clone()));
         }
-        let shared = waker::Shared::new()?;
         let registry = self.registry()?;
-        registry.register(
-            &mut mio::unix::SourceFd(&shared.fd()),
-            WAKER_TOKEN,
-            mio::Interest::READABLE,
-        )?;
+        let shared = waker::Shared::new(&registry, WAKER_TOKEN)?;
         self.wake = Some(shared.clone());
         Ok(Waker::new(shared))
     }

@@ -4,19 +4,19 @@
 //! A listener whose `accept(2)` fails with `EMFILE` stays readable: a level-triggered loop
 //! would call it again at once, forever, and an edge-triggered one would never hear of the
 //! waiting connections again. We do what libuv and libev do: keep one descriptor in
-//! reserve (`/dev/null`), and when accepting fails for lack of descriptors, free the
+//! reserve (`/dev/null`, `NUL` on Windows), and when accepting fails for lack of descriptors, free the
 //! reserve, accept each waiting connection and close it at once (the peer sees a clean
 //! close instead of hanging), then take the reserve again. Warnings are logged once per
 //! burst, not once per connection.
 
+use crate::sys::DEV_NULL;
 use socket2::Socket;
 use std::fs::File;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// The spare descriptor, shared by every listener of the process.
-static RESERVE: Mutex<Option<OwnedFd>> = Mutex::new(None);
+static RESERVE: Mutex<Option<File>> = Mutex::new(None);
 
 /// Connections refused in the current burst (0: no burst under way).
 static REFUSED: AtomicU64 = AtomicU64::new(0);
@@ -25,7 +25,7 @@ static REFUSED: AtomicU64 = AtomicU64::new(0);
 /// stays short; the rest are refused on the next read event.
 const MAX_SHED: usize = 1024;
 
-fn reserve() -> std::sync::MutexGuard<'static, Option<OwnedFd>> {
+fn reserve() -> std::sync::MutexGuard<'static, Option<File>> {
     // A panic while holding this lock cannot leave the Option inconsistent.
     RESERVE.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -35,7 +35,7 @@ fn reserve() -> std::sync::MutexGuard<'static, Option<OwnedFd>> {
 pub(crate) fn ensure_reserve() {
     let mut spare = reserve();
     if spare.is_none() {
-        *spare = File::open("/dev/null").ok().map(OwnedFd::from);
+        *spare = File::open(DEV_NULL).ok();
     }
 }
 
@@ -54,7 +54,7 @@ pub(crate) fn shed(listener: &Socket) -> usize {
             Err(_) => break, // WouldBlock: none left; anything else: try next time.
         }
     }
-    *spare = File::open("/dev/null").ok().map(OwnedFd::from);
+    *spare = File::open(DEV_NULL).ok();
     drop(spare);
     if refused > 0 && REFUSED.fetch_add(refused as u64, Ordering::Relaxed) == 0 {
         log::warn!(

@@ -1,5 +1,12 @@
 //! Python's module-level `asyncore.readwrite(obj, flags)`: one channel's handlers run for
-//! `poll(2)` flags given by the caller, with the loop's error path.
+//! `poll(2)` flags given by the caller, with the loop's error path; and the flags, with
+//! the platform's values (`poll(2)`'s on Unix, `WSAPoll`'s on Windows), as Python's
+//! `select.POLLIN`, ...
+
+/// `poll(2)` flags for [`readwrite`] (Python: `select.POLLIN`, ...): `POLLIN` (read),
+/// `POLLOUT` (write), `POLLPRI` (priority data, `handle_expt`), `POLLERR`, `POLLHUP`,
+/// `POLLNVAL` (close). `poll(2)`'s values on Unix, `WSAPoll`'s on Windows.
+pub use crate::sys::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
 
 use crate::backend::poll::ready_bits;
 use crate::dispatch;
@@ -35,7 +42,7 @@ use crate::socket_map::{ChannelId, SocketMap};
 /// let (a, _b) = socket2::Socket::pair(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
 /// let mut map = SocketMap::new();
 /// let id = map.insert(Channel::from_socket(a)?, Writes { wrote: false })?;
-/// readwrite(&mut map, id, libc::POLLOUT)?;
+/// readwrite(&mut map, id, asyncore_core::poll_flags::POLLOUT)?;
 /// assert!(map.handler_mut(id)?.wrote);
 /// # Ok(())
 /// # }

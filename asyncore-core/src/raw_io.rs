@@ -1,16 +1,23 @@
 //! What a channel holds: a socket, or a descriptor that stands in for one; and how
 //! addresses are shown.
 
+use crate::sys::{self, RawSock};
 use socket2::{SockAddr, Socket};
 use std::fmt;
+#[cfg(unix)]
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::AsRawFd;
 
 /// A descriptor that is not a socket but can stand in for one in a
 /// [`Channel`](crate::Channel).
 ///
 /// `asyncore-file`'s `FileWrapper` implements it for pipes, terminals and files. Python:
 /// the duck-typed socket interface that `asyncore.file_wrapper` offers.
+///
+/// Unix only: on Windows, mio and `WSAPoll` wait on sockets alone, so nothing but a
+/// socket can stand in a channel there.
+#[cfg(unix)]
 pub trait RawIo: AsRawFd + fmt::Debug + Send + 'static {
     /// Reads into `buf`, like `recv(2)`.
     ///
@@ -50,16 +57,27 @@ pub trait RawIo: AsRawFd + fmt::Debug + Send + 'static {
     fn close(self: Box<Self>) -> io::Result<()>;
 }
 
+/// What [`Channel::fileno`](crate::Channel::fileno) returns: the descriptor number on
+/// Unix, the socket handle on Windows.
+#[cfg(unix)]
+pub type Fileno = std::os::fd::RawFd;
+/// What [`Channel::fileno`](crate::Channel::fileno) returns: the descriptor number on
+/// Unix, the socket handle on Windows.
+#[cfg(windows)]
+pub type Fileno = std::os::windows::io::RawSocket;
+
 /// What a channel holds: a socket, or something that looks like one.
 pub(crate) enum Io {
     Socket(Socket),
+    #[cfg(unix)]
     Other(Box<dyn RawIo>),
 }
 
 impl Io {
-    pub(crate) fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawSock {
         match self {
-            Io::Socket(s) => s.as_raw_fd(),
+            Io::Socket(s) => sys::raw(s),
+            #[cfg(unix)]
             Io::Other(o) => o.as_raw_fd(),
         }
     }
@@ -72,13 +90,16 @@ pub struct DisplayAddr<'a>(pub &'a SockAddr);
 impl fmt::Display for DisplayAddr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(sa) = self.0.as_socket() {
-            write!(f, "{sa}")
-        } else if let Some(path) = self.0.as_pathname() {
-            write!(f, "{}", path.display())
-        } else if self.0.is_unnamed() {
-            f.write_str("(unnamed)")
-        } else {
-            f.write_str("(unknown address)")
+            return write!(f, "{sa}");
         }
+        #[cfg(unix)]
+        if let Some(path) = self.0.as_pathname() {
+            return write!(f, "{}", path.display());
+        }
+        #[cfg(unix)]
+        if self.0.is_unnamed() {
+            return f.write_str("(unnamed)");
+        }
+        f.write_str("(unknown address)")
     }
 }

@@ -10,13 +10,13 @@ use crate::handle::{Handle, InsertError};
 use crate::into_bytes::IntoBytes;
 use crate::slab::{Key, Slab};
 use crate::state::{ready, LoopState};
+use crate::sys::RawSock;
 use crate::timer::TimerQueue;
 use crate::waker;
 use std::any::TypeId;
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +73,10 @@ impl Entry {
     /// Folds in what the channel's operations noted since the last time.
     pub(crate) fn absorb(&mut self) {
         let notes = self.chan.take_notes();
+        if notes & (crate::state::seen::READ_DRAINED | crate::state::seen::WRITE_FULL) != 0 {
+            // Where the poller reports no new readiness until armed again (Windows).
+            self.chan.rearm();
+        }
         self.state.absorb(notes);
         #[cfg(feature = "tls")]
         if self.chan.tls_input_waiting() {
@@ -281,7 +285,7 @@ impl SocketMap {
         if let Err(entry) = self.entries.insert(entry) {
             let mut chan = entry.chan;
             if let Some(reg) = chan.registration.take() {
-                reg.remove(fd);
+                reg.remove();
             }
             let why = "socket map is full".to_string();
             return refuse(io::ErrorKind::OutOfMemory, why, chan, handler);
@@ -465,7 +469,7 @@ impl SocketMap {
         &mut self,
         id: ChannelId,
         wants: Option<(bool, bool)>,
-    ) -> Option<(RawFd, ::mio::Token, u8, bool)> {
+    ) -> Option<(RawSock, ::mio::Token, u8, bool)> {
         let entry = self.entry_mut(id)?;
         entry.absorb();
         let s = &entry.state;
@@ -492,7 +496,7 @@ impl SocketMap {
     }
 
     /// The read end of the waker's socket, when there is a waker.
-    pub(crate) fn waker_fd(&self) -> Option<RawFd> {
+    pub(crate) fn waker_fd(&self) -> Option<RawSock> {
         self.wake.as_ref().map(|w| w.fd())
     }
 

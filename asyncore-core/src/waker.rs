@@ -3,13 +3,12 @@
 //! A non-blocking socket pair whose reading end sits in the loop's wait set (under a
 //! reserved mio token, and in every `poll(2)` set): one byte wakes the loop, whichever
 //! backend runs it. (mio's own `Waker` cannot serve: the `poll(2)` backend needs a
-//! descriptor to wait on.)
+//! descriptor to wait on.) On Windows the pair is a loopback TCP connection.
 
 use crate::socket_map::SocketMap;
+use crate::sys::{self, RawSock, WakeReader, WakeWriter};
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,13 +20,15 @@ pub(crate) struct Shared {
     jobs: Mutex<Vec<Job>>,
     /// A byte is in the socket (or about to be) and not drained yet.
     signalled: AtomicBool,
-    write: UnixStream,
-    read: UnixStream,
+    write: WakeWriter,
+    read: WakeReader,
 }
 
 impl Shared {
-    pub(crate) fn new() -> io::Result<Arc<Shared>> {
-        let (write, read) = crate::sys::wake_pair()?;
+    /// A new pair, its reading end registered with `registry` under `token`.
+    pub(crate) fn new(registry: &::mio::Registry, token: ::mio::Token) -> io::Result<Arc<Shared>> {
+        let (write, mut read) = sys::wake_pair()?;
+        registry.register(&mut read, token, ::mio::Interest::READABLE)?;
         Ok(Arc::new(Shared {
             jobs: Mutex::new(Vec::new()),
             signalled: AtomicBool::new(false),
@@ -37,8 +38,8 @@ impl Shared {
     }
 
     /// The descriptor the loop waits on.
-    pub(crate) fn fd(&self) -> RawFd {
-        self.read.as_raw_fd()
+    pub(crate) fn fd(&self) -> RawSock {
+        sys::wake_fd(&self.read)
     }
 
     fn wake(&self) -> io::Result<()> {

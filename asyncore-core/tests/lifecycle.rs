@@ -2,7 +2,7 @@
 
 use asyncore_core::*;
 use std::cell::RefCell;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,20 @@ fn keepalive(map: &mut SocketMap) -> ChannelId {
         .unwrap();
     chan.listen(1).unwrap();
     map.insert(chan, DefaultDispatcher).unwrap().id()
+}
+
+/// A connected pair of stream sockets: a Unix socket pair, or on Windows (which has no
+/// `socketpair`) a TCP connection over the loopback interface.
+fn stream_pair() -> (Socket, Socket) {
+    #[cfg(unix)]
+    return Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    #[cfg(not(unix))]
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (b, _) = listener.accept().unwrap();
+        (Socket::from(a), Socket::from(b))
+    }
 }
 
 fn run_until(map: &mut SocketMap, use_poll: bool, done: impl Fn(&SocketMap) -> bool) {
@@ -147,8 +161,8 @@ impl Dispatcher for TimerHandler {
 fn channel_timers_reach_their_channel_and_never_a_closed_one() {
     let mut map = SocketMap::new();
     let fired: Rc<RefCell<Vec<TimerId>>> = Rc::default();
-    let (a, _a_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
-    let (b, _b_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let (a, _a_peer) = stream_pair();
+    let (b, _b_peer) = stream_pair();
     let live = map
         .insert(
             Channel::from_socket(a).unwrap(),
@@ -165,7 +179,7 @@ fn channel_timers_reach_their_channel_and_never_a_closed_one() {
     map.set_timer(doomed, Duration::from_millis(1)).unwrap();
     map.close(doomed).unwrap();
     // A new channel may reuse the closed one's slot: the timer must not reach it.
-    let (c, _c_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let (c, _c_peer) = stream_pair();
     map.insert(
         Channel::from_socket(c).unwrap(),
         TimerHandler(fired.clone()),
@@ -196,8 +210,8 @@ impl Dispatcher for Reader {
 fn idle_timeout_closes_the_idle_channel_and_not_the_busy_one() {
     for_both(|use_poll| {
         let mut map = SocketMap::new();
-        let (idle, _idle_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
-        let (busy, busy_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+        let (idle, _idle_peer) = stream_pair();
+        let (busy, busy_peer) = stream_pair();
         let idle = map
             .insert(Channel::from_socket(idle).unwrap(), Reader)
             .unwrap();
@@ -253,7 +267,7 @@ fn shutdown_drains_queued_output_then_closes_everything() {
     for_both(|use_poll| {
         let mut map = SocketMap::new();
         let listener = keepalive(&mut map);
-        let (ours, theirs) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+        let (ours, theirs) = stream_pair();
         let payload: Vec<u8> = (0..8_000_000u32).map(|i| (i % 253) as u8).collect();
         let expected = payload.clone();
         let id = map
@@ -267,7 +281,7 @@ fn shutdown_drains_queued_output_then_closes_everything() {
         assert!(!map.channel(id).unwrap().out_queue().is_empty());
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();
-            let mut theirs = std::net::TcpStream::from(std::os::fd::OwnedFd::from(theirs));
+            let mut theirs = std::net::TcpStream::from(theirs);
             theirs.set_read_timeout(Some(DEADLINE)).unwrap();
             theirs.read_to_end(&mut got).unwrap();
             got
@@ -282,59 +296,66 @@ fn shutdown_drains_queued_output_then_closes_everything() {
     });
 }
 
-struct Echo;
+/// Windows has no SO_REUSEPORT: its loops cannot share one listening port.
+#[cfg(unix)]
+mod one_port {
+    use super::*;
+    use std::io::Write;
 
-impl Dispatcher for Echo {
-    fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
-        let mut buf = [0u8; 1024];
-        let n = ctx.recv(&mut buf)?;
-        ctx.send(&buf[..n])?;
-        Ok(())
+    struct Echo;
+
+    impl Dispatcher for Echo {
+        fn handle_read(&mut self, ctx: &mut Context<'_>) -> HandlerResult {
+            let mut buf = [0u8; 1024];
+            let n = ctx.recv(&mut buf)?;
+            ctx.send(&buf[..n])?;
+            Ok(())
+        }
     }
-}
 
-struct EchoServer;
+    struct EchoServer;
 
-impl Dispatcher for EchoServer {
-    fn handle_accepted(
-        &mut self,
-        ctx: &mut Context<'_>,
-        sock: Socket,
-        _: SockAddr,
-    ) -> HandlerResult {
-        ctx.insert(Channel::from_socket(sock)?, DispatcherWithSend::new(Echo))?;
-        Ok(())
+    impl Dispatcher for EchoServer {
+        fn handle_accepted(
+            &mut self,
+            ctx: &mut Context<'_>,
+            sock: Socket,
+            _: SockAddr,
+        ) -> HandlerResult {
+            ctx.insert(Channel::from_socket(sock)?, DispatcherWithSend::new(Echo))?;
+            Ok(())
+        }
     }
-}
 
-#[test]
-fn a_loop_group_serves_one_port_from_several_threads() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let group = LoopGroup::spawn(2, Loop::new(), move |_, map| {
-        let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
-        server.set_reuse_port()?;
-        server.bind(addr)?;
-        server.listen(128)?;
-        map.insert(server, EchoServer)?;
-        Ok(())
-    })
-    .unwrap();
-    assert_eq!(group.wakers().len(), 2);
-    for i in 0..20u8 {
-        let mut c = std::net::TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(DEADLINE)).unwrap();
-        c.write_all(&[i; 10]).unwrap();
-        let mut got = [0u8; 10];
-        c.read_exact(&mut got).unwrap();
-        assert_eq!(got, [i; 10]);
+    #[test]
+    fn a_loop_group_serves_one_port_from_several_threads() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let group = LoopGroup::spawn(2, Loop::new(), move |_, map| {
+            let mut server = Channel::create_socket(Domain::IPV4, Type::STREAM)?;
+            server.set_reuse_port()?;
+            server.bind(addr)?;
+            server.listen(128)?;
+            map.insert(server, EchoServer)?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(group.wakers().len(), 2);
+        for i in 0..20u8 {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(DEADLINE)).unwrap();
+            c.write_all(&[i; 10]).unwrap();
+            let mut got = [0u8; 10];
+            c.read_exact(&mut got).unwrap();
+            assert_eq!(got, [i; 10]);
+        }
+        group.shutdown(Duration::from_secs(1));
+        group.join().unwrap();
     }
-    group.shutdown(Duration::from_secs(1));
-    group.join().unwrap();
 }
 
 #[test]

@@ -232,7 +232,7 @@ impl ChatHandler for Produce {
 
 const BODY: usize = 512 * 1024;
 
-fn produce_server(map: &mut SocketMap) -> (Rc<Seen>, std::os::unix::net::UnixStream) {
+fn produce_server(map: &mut SocketMap) -> (Rc<Seen>, asynchat_util::PeerStream) {
     let (chan, peer) = pair();
     let seen = Rc::new(Seen::default());
     let handler = Produce {

@@ -9,7 +9,6 @@ use asyncore_core::{
 };
 use std::cell::RefCell;
 use std::io::{ErrorKind, Write};
-use std::os::fd::{IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use util::{per_family, socketpair, Backend, Family, TestDir};
 
@@ -90,7 +89,7 @@ fn connect_refused(family: Family, backend: Backend) {
     util::run_until(&mut map, backend, "the refused connect to close", |map| {
         !map.contains(client)
     });
-    assert_eq!(*errors.borrow(), vec![Some(libc::ECONNREFUSED)]);
+    assert_eq!(*errors.borrow(), vec![Some(util::errno::ECONNREFUSED)]);
     util::run_until(&mut map, backend, "the first bytes", |_| *got.borrow() == 6);
     peer.write_all(b"after").unwrap();
     util::run_until(&mut map, backend, "the later bytes", |_| {
@@ -115,7 +114,7 @@ fn bind_in_use(family: Family) {
 
     let mut second = Channel::create_socket(family.domain(), Type::STREAM).unwrap();
     let err = second.bind(taken).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE), "{err}");
+    assert_eq!(err.raw_os_error(), Some(util::errno::EADDRINUSE), "{err}");
     assert!(
         second.addr().is_none(),
         "a failed bind remembers no address"
@@ -138,14 +137,32 @@ mod bind_in_use {
     }
 
     #[test]
+    #[cfg(unix)] // Unix domain sockets: not on Windows.
     fn unix() {
         super::bind_in_use(Family::Unix);
     }
 }
 
+/// A channel with no descriptor, or one already closed, cannot join a map.
+#[test]
+fn a_closed_channel_cannot_join_a_map() {
+    let mut map = SocketMap::new();
+    let err = map.insert(Channel::new(), DefaultDispatcher).unwrap_err();
+    assert_eq!(err.error().kind(), ErrorKind::InvalidInput, "{err}");
+    let (a, _b) = socketpair();
+    let mut chan = Channel::from_socket(a).unwrap();
+    chan.close().unwrap();
+    let err = map.insert(chan, DefaultDispatcher).unwrap_err();
+    assert_eq!(err.error().kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(map.is_empty());
+    assert!(map.ids().is_empty());
+}
+
 /// Adopting descriptors that are not open sockets: a clear error, nothing registered.
+#[cfg(unix)] // Raw descriptor numbers and pipes: Unix only (`from_raw_fd` is).
 mod adopt {
     use super::*;
+    use std::os::fd::{IntoRawFd, OwnedFd};
 
     /// `-1` and a number far above the descriptor limit: `EBADF`, naming the number.
     #[test]
@@ -175,21 +192,6 @@ mod adopt {
         assert!(err.to_string().contains("non-socket"), "{err}");
         let mut w = std::fs::File::from(write_end);
         assert_eq!(w.write_all(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
-    }
-
-    /// A channel with no descriptor, or one already closed, cannot join a map.
-    #[test]
-    fn closed_channel() {
-        let mut map = SocketMap::new();
-        let err = map.insert(Channel::new(), DefaultDispatcher).unwrap_err();
-        assert_eq!(err.error().kind(), ErrorKind::InvalidInput, "{err}");
-        let (a, _b) = socketpair();
-        let mut chan = Channel::from_socket(a).unwrap();
-        chan.close().unwrap();
-        let err = map.insert(chan, DefaultDispatcher).unwrap_err();
-        assert_eq!(err.error().kind(), ErrorKind::InvalidInput, "{err}");
-        assert!(map.is_empty());
-        assert!(map.ids().is_empty());
     }
 
     fn pipe() -> (OwnedFd, OwnedFd) {

@@ -57,15 +57,12 @@ impl Dispatcher for Handler {
 }
 
 /// Inserts one end of a fresh socketpair with `handler`; the other end is returned.
-fn add(map: &mut SocketMap, handler: Handler) -> (ChannelId, std::os::unix::net::UnixStream) {
+fn add(map: &mut SocketMap, handler: Handler) -> (ChannelId, util::PeerStream) {
     let (a, b) = socketpair();
     let id = map
         .insert(Channel::from_socket(a).unwrap(), handler)
         .unwrap();
-    (
-        id.id(),
-        std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(b)),
-    )
+    (id.id(), util::peer_stream(b))
 }
 
 /// A panic in `handle_read` is caught and goes to the default `handle_error`, which logs it

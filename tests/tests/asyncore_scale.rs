@@ -56,6 +56,12 @@ impl Dispatcher for Player {
 }
 
 /// Raises the soft descriptor limit towards `needed` if it is lower (up to the hard limit).
+/// Windows has no such limit on sockets.
+#[cfg(not(unix))]
+fn ensure_fd_limit(_needed: u64) {}
+
+/// Raises the soft descriptor limit towards `needed` if it is lower (up to the hard limit).
+#[cfg(unix)]
 fn ensure_fd_limit(needed: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

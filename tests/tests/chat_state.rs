@@ -4,12 +4,11 @@
 
 mod asynchat_util;
 
-use asynchat_util::{pair, read_available, run_until};
+use asynchat_util::{pair, read_available, run_until, PeerStream};
 use asyncore_chat::{AsyncChat, Bytes, ChatContext, ChatHandler, Producer, Terminator};
 use asyncore_core::{BoxError, ExitNow, HandlerResult, Loop, LoopError, SocketMap};
 use std::cell::{Cell, RefCell};
 use std::io::Write;
-use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -63,7 +62,7 @@ impl ChatHandler for Lines {
 }
 
 /// A map with one `AsyncChat` over `Lines` (cut at `\n`), its peer, and what it sees.
-fn lines_channel(on_one: OnOne) -> (SocketMap, UnixStream, Rc<Seen>) {
+fn lines_channel(on_one: OnOne) -> (SocketMap, PeerStream, Rc<Seen>) {
     let (chan, peer) = pair();
     let seen = Rc::new(Seen::default());
     let mut map = SocketMap::new();

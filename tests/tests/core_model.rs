@@ -693,7 +693,7 @@ impl Runner {
             .as_ref()
             .filter(|_| !t.half_closed && !bytes.is_empty())
         {
-            if let Ok(m) = peer.send_with_flags(bytes, libc::MSG_NOSIGNAL) {
+            if let Ok(m) = peer.send_with_flags(bytes, util::SEND_NOSIGNAL) {
                 t.sent.extend_from_slice(&bytes[..m]);
             }
         }

@@ -12,7 +12,14 @@ use util::{run_until, Backend};
 
 /// Restores SIGPIPE's default action (death), which Rust's runtime turns off: a library
 /// must not rely on that, since a C program or another runtime embedding it may not.
+/// (Windows has no SIGPIPE.)
 fn sigpipe_kills() {
+    #[cfg(unix)]
+    sigpipe_default();
+}
+
+#[cfg(unix)]
+fn sigpipe_default() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     // SAFETY: setting a signal disposition to its default has no preconditions.
     ONCE.call_once(|| unsafe {
@@ -50,10 +57,7 @@ mod reset_mid_write {
         let (ours, _) = listener.accept().unwrap();
         let closed = Rc::new(Cell::new(0));
         let mut map = SocketMap::new();
-        let chan = Channel::from_socket(asyncore_core::Socket::from(std::os::fd::OwnedFd::from(
-            ours,
-        )))
-        .unwrap();
+        let chan = Channel::from_socket(asyncore_core::Socket::from(ours)).unwrap();
         let id = map
             .insert(
                 chan,
@@ -65,7 +69,7 @@ mod reset_mid_write {
         // 8 MiB queued: far more than the socket buffers hold.
         map.push(id, vec![7u8; 8 << 20]).unwrap();
         // Reset: SO_LINGER with a zero timeout turns close into RST.
-        let peer = asyncore_core::Socket::from(std::os::fd::OwnedFd::from(peer));
+        let peer = asyncore_core::Socket::from(peer);
         peer.set_linger(Some(std::time::Duration::ZERO)).unwrap();
         drop(peer);
         let c = closed.clone();
@@ -99,12 +103,7 @@ mod peer_closes_mid_write {
     fn run(backend: Backend) {
         sigpipe_kills();
         let logs = capture_logs();
-        let (ours, theirs) = asyncore_core::Socket::pair(
-            asyncore_core::Domain::UNIX,
-            asyncore_core::Type::STREAM,
-            None,
-        )
-        .unwrap();
+        let (ours, theirs) = util::socketpair();
         let closed = Rc::new(Cell::new(0));
         let mut map = SocketMap::new();
         let id = map

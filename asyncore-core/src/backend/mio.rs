@@ -12,8 +12,8 @@ use crate::dispatch::{serve, wait_time};
 use crate::error::LoopError;
 use crate::socket_map::SocketMap;
 use crate::state::ready;
+use crate::sys::RawSock;
 use std::io;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 /// mio's poller and its event buffer, made with the map's first channel.
@@ -55,7 +55,7 @@ fn event_bits(ev: &::mio::event::Event) -> u8 {
 }
 
 impl Wait for MioWait {
-    fn want(&mut self, _fd: RawFd, _token: ::mio::Token, _interest: u8) {}
+    fn want(&mut self, _fd: RawSock, _token: ::mio::Token, _interest: u8) {}
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         match self.poll.poll(&mut self.events, Some(timeout)) {

@@ -17,8 +17,8 @@ pub(crate) mod poll;
 
 use crate::slab::Key;
 use crate::socket_map::ChannelId;
+use crate::sys::{self, RawSock};
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ use std::time::Duration;
 pub(crate) trait Wait {
     /// Adds `fd` with the readiness bits in `interest` to this pass's wait set. A backend
     /// that keeps registrations (mio) ignores it.
-    fn want(&mut self, fd: RawFd, token: ::mio::Token, interest: u8);
+    fn want(&mut self, fd: RawSock, token: ::mio::Token, interest: u8);
 
     /// Waits up to `timeout` for readiness, or for the waker.
     ///
@@ -84,6 +84,7 @@ fn interest() -> ::mio::Interest {
 pub(crate) struct Registration {
     registry: Arc<::mio::Registry>,
     token: ::mio::Token,
+    source: sys::Source,
 }
 
 impl Registration {
@@ -94,25 +95,50 @@ impl Registration {
     pub(crate) fn new(
         registry: Arc<::mio::Registry>,
         id: ChannelId,
-        fd: RawFd,
+        fd: RawSock,
     ) -> io::Result<Registration> {
         let token = token(id.key());
-        registry.register(&mut ::mio::unix::SourceFd(&fd), token, interest())?;
-        Ok(Registration { registry, token })
+        let mut source = sys::Source::of(fd);
+        source.with(|s| registry.register(s, token, interest()))?;
+        Ok(Registration {
+            registry,
+            token,
+            source,
+        })
     }
 
-    /// Registers `fd`, a channel's new descriptor, under the same token.
+    /// Registers `fd`, a channel's new descriptor, under the same token, then removes the
+    /// old one. On error the old registration stays.
     ///
     /// # Errors
     /// As [`new`](Self::new).
-    pub(crate) fn add(&self, fd: RawFd) -> io::Result<()> {
-        self.registry
-            .register(&mut ::mio::unix::SourceFd(&fd), self.token, interest())
+    pub(crate) fn replace(&mut self, fd: RawSock) -> io::Result<()> {
+        let mut source = sys::Source::of(fd);
+        let (registry, token) = (&self.registry, self.token);
+        source.with(|s| registry.register(s, token, interest()))?;
+        let mut old = std::mem::replace(&mut self.source, source);
+        let _ = old.with(|s| self.registry.deregister(s));
+        Ok(())
     }
 
-    /// Removes `fd` from the poller. A descriptor the poller no longer has is not an error.
-    pub(crate) fn remove(&self, fd: RawFd) {
-        let _ = self.registry.deregister(&mut ::mio::unix::SourceFd(&fd));
+    /// Arms the registration again after an operation saw `WouldBlock`, where the OS
+    /// needs that to report the next readiness (Windows; see `sys::REARM`).
+    pub(crate) fn rearm(&mut self) {
+        if sys::REARM {
+            let (registry, token) = (&self.registry, self.token);
+            if let Err(e) = self
+                .source
+                .with(|s| registry.reregister(s, token, interest()))
+            {
+                log::warn!(target: "asyncore", "cannot re-arm a registration: {e}");
+            }
+        }
+    }
+
+    /// Removes the descriptor from the poller. One the poller no longer has is not an error.
+    pub(crate) fn remove(mut self) {
+        let registry = &self.registry;
+        let _ = self.source.with(|s| registry.deregister(s));
     }
 }
 

@@ -6,9 +6,8 @@ use crate::dispatch::{interest_of, serve, wait_time};
 use crate::error::LoopError;
 use crate::socket_map::{ChannelId, SocketMap};
 use crate::state::ready;
-use crate::sys;
+use crate::sys::{self, RawSock};
 use std::io;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 /// The descriptor set of one pass, kept between passes for its memory.
@@ -41,20 +40,29 @@ pub(crate) fn ready_bits(revents: i16) -> u8 {
         .fold(0, |bits, (_, bit)| bits | bit)
 }
 
+/// What the OS reported, as readiness bits. `WSAPoll` sets `POLLHUP` as soon as the peer
+/// has shut down its sending side (Windows's graceful close), where `poll(2)` waits until
+/// both directions are closed: on Windows it is the end of the peer's input (a read finds
+/// the end of stream), and output still queued for the peer goes on.
+fn os_ready_bits(revents: i16) -> u8 {
+    let bits = ready_bits(revents);
+    if sys::HUP_IS_INPUT_END && bits & ready::HUP != 0 {
+        (bits & !ready::HUP) | ready::RDHUP
+    } else {
+        bits
+    }
+}
+
 impl Wait for PollWait {
-    fn want(&mut self, fd: RawFd, token: ::mio::Token, interest: u8) {
+    fn want(&mut self, fd: RawSock, token: ::mio::Token, interest: u8) {
         let mut events = 0;
         if interest & ready::READ != 0 {
-            events |= sys::POLLIN | sys::POLLPRI;
+            events |= sys::POLL_READ;
         }
         if interest & ready::WRITE != 0 {
             events |= sys::POLLOUT;
         }
-        self.fds.push(sys::pollfd {
-            fd,
-            events: events | sys::POLLERR | sys::POLLHUP | sys::POLLNVAL,
-            revents: 0,
-        });
+        self.fds.push(sys::pollfd_of(fd, events | sys::POLL_ALWAYS));
         self.tokens.push(token);
     }
 
@@ -65,7 +73,7 @@ impl Wait for PollWait {
     fn events(&self, f: &mut dyn FnMut(::mio::Token, u8)) {
         for (pfd, &token) in self.fds.iter().zip(&self.tokens) {
             if pfd.revents != 0 {
-                f(token, ready_bits(pfd.revents));
+                f(token, os_ready_bits(pfd.revents));
             }
         }
     }

@@ -8,14 +8,17 @@
 
 use crate::backend::Registration;
 use crate::into_bytes::IntoBytes;
-use crate::raw_io::{DisplayAddr, Io, RawIo};
+#[cfg(unix)]
+use crate::raw_io::RawIo;
+use crate::raw_io::{DisplayAddr, Fileno, Io};
 use crate::send_queue::{SendQueue, MAX_IOVECS};
 use crate::state::seen;
-use crate::sys;
+use crate::sys::{self, RawSock};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::{FromRawFd, RawFd};
 
 mod socket_ops;
 #[cfg(feature = "tls")]
@@ -140,6 +143,10 @@ impl Channel {
     ///
     /// # Safety
     /// `fd`, if open, must be owned by the caller and not closed elsewhere afterwards.
+    ///
+    /// Unix only; on Windows, adopt a socket with [`from_socket`](Self::from_socket)
+    /// (`Socket` converts from an `OwnedSocket`).
+    #[cfg(unix)]
     pub unsafe fn from_raw_fd(fd: RawFd) -> io::Result<Channel> {
         if let Err(e) = sys::check_open(fd) {
             return Err(io::Error::new(
@@ -157,6 +164,9 @@ impl Channel {
     ///
     /// # Errors
     /// The descriptor cannot be made non-blocking.
+    ///
+    /// Unix only, as [`RawIo`] is.
+    #[cfg(unix)]
     pub fn from_raw_io(io: Box<dyn RawIo>) -> io::Result<Channel> {
         sys::set_nonblocking(io.as_raw_fd(), true)?;
         let mut chan = Channel::new();
@@ -176,7 +186,7 @@ impl Channel {
     /// As [`from_socket`](Self::from_socket), or the poller refuses the new descriptor.
     /// On error the channel is unchanged.
     pub fn set_socket(&mut self, sock: Socket) -> io::Result<()> {
-        let fd = sock.as_raw_fd();
+        let fd = sys::raw(&sock);
         let ty = match sock.r#type() {
             Ok(ty) => ty,
             Err(e) => {
@@ -194,16 +204,13 @@ impl Channel {
             Err(e) if sys::is_not_connected(&e) => None,
             Err(e) => return Err(e),
         };
-        if let Some(reg) = &self.registration {
-            reg.add(fd).map_err(|e| {
+        if let Some(reg) = &mut self.registration {
+            reg.replace(fd).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!("cannot register descriptor {fd} with the loop: {e}"),
                 )
             })?;
-            if let Some(old) = &self.io {
-                reg.remove(old.fd());
-            }
         }
         self.connected = peer.is_some();
         if peer.is_some() {
@@ -221,9 +228,9 @@ impl Channel {
         Ok(())
     }
 
-    /// The descriptor number, or `None` before a socket is set and after close.
-    /// Python: `dispatcher.fileno()`.
-    pub fn fileno(&self) -> Option<RawFd> {
+    /// The descriptor number (the socket handle on Windows), or `None` before a socket is
+    /// set and after close. Python: `dispatcher.fileno()`.
+    pub fn fileno(&self) -> Option<Fileno> {
         self.io.as_ref().map(Io::fd)
     }
 
@@ -328,6 +335,7 @@ impl Channel {
             match &self.io {
                 Some(Io::Socket(s)) if n == 1 => s.send_with_flags(&slices[0], sys::SEND_FLAGS),
                 Some(Io::Socket(s)) => s.send_vectored_with_flags(&slices[..n], sys::SEND_FLAGS),
+                #[cfg(unix)]
                 Some(Io::Other(o)) => o.write_vectored(&slices[..n]),
                 None => Err(not_open()),
             }
@@ -403,7 +411,7 @@ impl Channel {
     }
 
     /// The lingering descriptor.
-    pub(crate) fn lingering_fd(&self) -> Option<RawFd> {
+    pub(crate) fn lingering_fd(&self) -> Option<RawSock> {
         self.linger_io.as_ref().map(Io::fd)
     }
 
@@ -419,7 +427,12 @@ impl Channel {
             match io::Read::read(&mut s, &mut buf) {
                 Ok(0) => return Discard::Over,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Discard::Drained,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(reg) = &mut self.registration {
+                        reg.rearm();
+                    }
+                    return Discard::Drained;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Discard::Over,
             }
@@ -442,6 +455,14 @@ impl Channel {
     /// Notes what an operation saw, for the loop.
     pub(crate) fn note(&mut self, bits: u8) {
         self.notes |= bits;
+    }
+
+    /// Arms the poller's registration again after an operation saw `WouldBlock` (a no-op
+    /// where the OS needs none: see `sys::REARM`).
+    pub(crate) fn rearm(&mut self) {
+        if let Some(reg) = &mut self.registration {
+            reg.rearm();
+        }
     }
 
     /// Takes the notes since the last time.
@@ -470,10 +491,11 @@ pub(crate) enum Discard {
 fn close_io(registration: Option<Registration>, io: Io) -> io::Result<()> {
     if let Some(reg) = registration {
         // Before the close: a duplicate of the descriptor elsewhere would keep it polled.
-        reg.remove(io.fd());
+        reg.remove();
     }
     let result = match io {
-        Io::Socket(s) => sys::close_fd(std::os::fd::IntoRawFd::into_raw_fd(s)),
+        Io::Socket(s) => sys::close_socket(s),
+        #[cfg(unix)]
         Io::Other(o) => o.close(),
     };
     match result {

@@ -13,6 +13,7 @@ impl Channel {
     pub(super) fn sock(&self) -> io::Result<&Socket> {
         match &self.io {
             Some(Io::Socket(s)) => Ok(s),
+            #[cfg(unix)]
             Some(Io::Other(_)) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "operation not supported: the channel holds a file, not a socket",
@@ -34,6 +35,10 @@ impl Channel {
     ///
     /// # Errors
     /// No socket, or the OS refuses the option.
+    ///
+    /// Unix only: Windows has no `SO_REUSEPORT` (its `SO_REUSEADDR` lets a second socket
+    /// take over a port, not share it).
+    #[cfg(unix)]
     pub fn set_reuse_port(&mut self) -> io::Result<()> {
         self.sock()?.set_reuse_port(true)
     }
@@ -112,7 +117,9 @@ impl Channel {
     }
 
     /// Accepts a pending connection: `Some((socket, peer address))`, or `None` when there
-    /// is none (`EWOULDBLOCK`, `EAGAIN`, `ECONNABORTED`). Python: `dispatcher.accept()`.
+    /// is none (`EWOULDBLOCK`, `EAGAIN`, `ECONNABORTED`; on Windows also `WSAECONNRESET`
+    /// and `WSAENOTCONN`, for a connection reset before it was accepted). Python:
+    /// `dispatcher.accept()`.
     ///
     /// The new socket is blocking, as `accept(2)` gives it; adopting it with
     /// [`Channel::from_socket`] makes it non-blocking.
@@ -144,6 +151,8 @@ impl Channel {
                 Ok(None)
             }
             ErrorClass::Aborted | ErrorClass::Interrupted => Ok(None),
+            // Windows: a connection reset before `accept` took it.
+            _ if sys::accept_lost_peer(&e) => Ok(None),
             _ => Err(e),
         }
     }
@@ -164,6 +173,7 @@ impl Channel {
         }
         let result = match &self.io {
             Some(Io::Socket(s)) => s.send_with_flags(data, sys::SEND_FLAGS),
+            #[cfg(unix)]
             Some(Io::Other(o)) => o.write(data),
             None => Err(not_open()),
         };
@@ -216,6 +226,7 @@ impl Channel {
                 let mut s: &Socket = s;
                 s.read(buf)
             }
+            #[cfg(unix)]
             Some(Io::Other(o)) => o.read(buf),
             None => Err(not_open()),
         };
@@ -255,6 +266,7 @@ impl Channel {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         match &self.io {
             Some(Io::Socket(s)) => s.take_error(),
+            #[cfg(unix)]
             Some(Io::Other(o)) => o.take_error(),
             None => Err(not_open()),
         }

@@ -1,6 +1,7 @@
 //! Everything that differs between operating systems, behind one seam: error classes,
-//! `poll(2)`, the flags of `send(2)`, descriptor flags, the waker's socket pair. A new
-//! platform is a new module here, not edits across the crate.
+//! `poll(2)` (`WSAPoll` on Windows), the flags of `send(2)`, descriptor flags, the waker's
+//! socket pair, what a descriptor is (`RawFd`, or a `RawSocket` handle). A new platform
+//! is a new module here, not edits across the crate.
 
 use std::io;
 
@@ -10,6 +11,15 @@ mod unix;
 pub use unix::set_nonblocking;
 #[cfg(unix)]
 pub(crate) use unix::*;
+#[cfg(unix)]
+pub use unix::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
+#[cfg(windows)]
+pub use windows::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
 
 /// What an operating-system error means to the loop. One classifier for every socket
 /// operation; each operation decides what a class means for it (an `EAGAIN` from

@@ -44,6 +44,12 @@ pub(crate) fn close_error_is_benign(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOTCONN))
 }
 
+/// Whether `err` from `accept(2)` means only that the connection waiting was reset before
+/// it was taken, beyond `ECONNABORTED` (which every caller checks): nothing else on Unix.
+pub(crate) fn accept_lost_peer(_err: &io::Error) -> bool {
+    false
+}
+
 /// Whether `peer_addr` failed only because the socket is not connected (yet).
 pub(crate) fn is_not_connected(err: &io::Error) -> bool {
     matches!(
@@ -52,20 +58,81 @@ pub(crate) fn is_not_connected(err: &io::Error) -> bool {
     )
 }
 
+/// The writing end of the [`Waker`](crate::Waker)'s socket pair.
+pub(crate) type WakeWriter = std::os::unix::net::UnixStream;
+/// The reading end of the waker's socket pair, which the loop waits on.
+pub(crate) type WakeReader = mio::net::UnixStream;
+
 /// The socket pair behind the [`Waker`](crate::Waker): one byte written to the first ends
 /// the loop's wait on the second. Both ends are non-blocking and close on exec.
-pub(crate) fn wake_pair() -> io::Result<(
-    std::os::unix::net::UnixStream,
-    std::os::unix::net::UnixStream,
-)> {
+pub(crate) fn wake_pair() -> io::Result<(WakeWriter, WakeReader)> {
     let (writer, reader) = std::os::unix::net::UnixStream::pair()?;
     writer.set_nonblocking(true)?;
     reader.set_nonblocking(true)?;
-    Ok((writer, reader))
+    Ok((writer, mio::net::UnixStream::from_std(reader)))
 }
 
+/// The descriptor of the waker's reading end.
+pub(crate) fn wake_fd(reader: &WakeReader) -> RawSock {
+    std::os::fd::AsRawFd::as_raw_fd(reader)
+}
+
+/// What a channel's registration hands mio: its descriptor number.
+pub(crate) struct Source(RawFd);
+
+impl Source {
+    /// The source for descriptor `fd`.
+    pub(crate) fn of(fd: RawSock) -> Source {
+        Source(fd)
+    }
+
+    /// Calls `f` with what mio registers.
+    pub(crate) fn with(
+        &mut self,
+        f: impl FnOnce(&mut dyn mio::event::Source) -> io::Result<()>,
+    ) -> io::Result<()> {
+        f(&mut mio::unix::SourceFd(&self.0))
+    }
+}
+
+/// Whether a registration must be armed again after each `WouldBlock`: not with epoll and
+/// kqueue, whose edge-triggered registrations stay armed.
+pub(crate) const REARM: bool = false;
+
+pub(crate) use libc::pollfd;
 /// `poll(2)` interest and result flags.
-pub(crate) use libc::{pollfd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
+pub use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
+
+/// `poll(2)`'s `POLLHUP` means that both directions are closed (the end of the peer's
+/// input alone is `POLLRDHUP`, which the loop does not ask for).
+pub(crate) const HUP_IS_INPUT_END: bool = false;
+
+/// What a `poll(2)` set asks for to read: normal and priority data (`handle_expt`).
+pub(crate) const POLL_READ: i16 = POLLIN | POLLPRI;
+
+/// The flags every entry of a `poll(2)` set asks for beyond reading and writing (the OS
+/// reports them anyway; asking says that the loop handles them).
+pub(crate) const POLL_ALWAYS: i16 = POLLERR | POLLHUP | POLLNVAL;
+
+/// A `pollfd` entry for `fd`.
+pub(crate) fn pollfd_of(fd: RawFd, events: i16) -> pollfd {
+    pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// A channel's descriptor number.
+pub(crate) type RawSock = RawFd;
+
+/// The descriptor of `sock`.
+pub(crate) fn raw(sock: &socket2::Socket) -> RawSock {
+    std::os::fd::AsRawFd::as_raw_fd(sock)
+}
+
+/// The device that discards what it is given (the reserve of `overload.rs`).
+pub(crate) const DEV_NULL: &str = "/dev/null";
 
 /// `EPERM` from registering a descriptor: epoll will not poll regular files.
 pub(crate) fn is_unpollable(err: &io::Error) -> bool {
@@ -93,6 +160,11 @@ pub(crate) fn close_fd(fd: RawFd) -> io::Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Closes a socket, reporting the error that `close(2)` gives (std's drop swallows it).
+pub(crate) fn close_socket(sock: socket2::Socket) -> io::Result<()> {
+    close_fd(std::os::fd::IntoRawFd::into_raw_fd(sock))
 }
 
 /// Sets or clears `O_NONBLOCK` on any descriptor.

@@ -11,8 +11,6 @@ use asyncore_core::{
 };
 use std::cell::RefCell;
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -49,16 +47,49 @@ pub fn run_passes(map: &mut SocketMap, use_poll: bool, passes: u32) {
     }
 }
 
+/// The test's end of a [`pair`].
+#[cfg(unix)]
+pub type PeerStream = std::os::unix::net::UnixStream;
+/// The test's end of a [`pair`].
+#[cfg(not(unix))]
+pub type PeerStream = std::net::TcpStream;
+
+/// Two connected streams: Unix sockets, or on Windows (which has no `socketpair`) a TCP
+/// connection over the loopback interface.
+fn stream_pair() -> (PeerStream, PeerStream) {
+    #[cfg(unix)]
+    return PeerStream::pair().expect("socketpair");
+    #[cfg(not(unix))]
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let a = PeerStream::connect(listener.local_addr().expect("address")).expect("connect");
+        let (b, _) = listener.accept().expect("accept");
+        small_buffers(&a);
+        small_buffers(&b);
+        (a, b)
+    }
+}
+
+/// Gives a loopback TCP connection buffers of a Unix socket pair's size, so that tests
+/// that fill them (input caps, watermarks, flushes) behave alike; loopback TCP buffers
+/// grow to megabytes.
+#[cfg(not(unix))]
+fn small_buffers(stream: &PeerStream) {
+    let sock = socket2::SockRef::from(stream);
+    sock.set_send_buffer_size(64 * 1024).expect("SO_SNDBUF");
+    sock.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
+}
+
 /// A connected pair: a channel for the map, and a non-blocking stream for the test.
-pub fn pair() -> (Channel, UnixStream) {
-    let (ours, theirs) = UnixStream::pair().expect("socketpair");
+pub fn pair() -> (Channel, PeerStream) {
+    let (ours, theirs) = stream_pair();
     theirs.set_nonblocking(true).expect("non-blocking");
-    let chan = Channel::from_socket(Socket::from(OwnedFd::from(ours))).expect("adopt socket");
+    let chan = Channel::from_socket(Socket::from(ours)).expect("adopt socket");
     (chan, theirs)
 }
 
 /// Reads what `stream` has now into `into`; `true` at end of stream.
-pub fn read_available(stream: &mut UnixStream, into: &mut Vec<u8>) -> bool {
+pub fn read_available(stream: &mut PeerStream, into: &mut Vec<u8>) -> bool {
     let mut buf = [0u8; 65536];
     loop {
         match stream.read(&mut buf) {
@@ -274,7 +305,7 @@ macro_rules! on_both_backends {
 
 /// Writes what `stream` takes now from the front of `pending`; stops quietly when the
 /// other end is closed.
-pub fn write_some(stream: &mut UnixStream, pending: &mut Vec<u8>) {
+pub fn write_some(stream: &mut PeerStream, pending: &mut Vec<u8>) {
     while !pending.is_empty() {
         match std::io::Write::write(stream, pending) {
             Ok(n) => {

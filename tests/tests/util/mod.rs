@@ -203,32 +203,87 @@ pub fn listening(family: Family, dir: &TestDir) -> (Channel, SockAddr) {
     (chan, address)
 }
 
-/// `(a, b)`: a connected pair of Unix stream sockets.
+/// `(a, b)`: a connected pair of stream sockets: Unix sockets, or on Windows (which has
+/// no `socketpair`) a TCP connection over the loopback interface.
 pub fn socketpair() -> (asyncore_core::Socket, asyncore_core::Socket) {
-    asyncore_core::Socket::pair(Domain::UNIX, asyncore_core::Type::STREAM, None)
-        .expect("socketpair")
+    #[cfg(unix)]
+    return asyncore_core::Socket::pair(Domain::UNIX, asyncore_core::Type::STREAM, None)
+        .expect("socketpair");
+    #[cfg(not(unix))]
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let a =
+            std::net::TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+        let (b, _) = listener.accept().expect("accept");
+        for end in [&a, &b] {
+            // Buffers of a Unix socket pair's size, so that tests that fill them behave
+            // alike; loopback TCP buffers grow to megabytes.
+            let sock = socket2::SockRef::from(end);
+            sock.set_send_buffer_size(64 * 1024).expect("SO_SNDBUF");
+            sock.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
+        }
+        (a.into(), b.into())
+    }
+}
+
+/// The OS error numbers tests expect: errno on Unix, the Winsock codes on Windows.
+pub mod errno {
+    #[cfg(unix)]
+    pub use libc::{EADDRINUSE, EAGAIN, ECONNREFUSED};
+    #[cfg(windows)]
+    pub const EADDRINUSE: i32 = 10048; // WSAEADDRINUSE
+    #[cfg(windows)]
+    pub const EAGAIN: i32 = 10035; // WSAEWOULDBLOCK
+    #[cfg(windows)]
+    pub const ECONNREFUSED: i32 = 10061; // WSAECONNREFUSED
+}
+
+/// Flags for a test peer's `send` that keep a write to a closed socket from raising
+/// `SIGPIPE` (Windows raises none).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+pub const SEND_NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
+/// Flags for a test peer's `send` that keep a write to a closed socket from raising
+/// `SIGPIPE` (Windows raises none).
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+pub const SEND_NOSIGNAL: i32 = 0;
+
+/// The test's end of a [`socketpair`] as a std stream.
+#[cfg(unix)]
+pub type PeerStream = std::os::unix::net::UnixStream;
+/// The test's end of a [`socketpair`] as a std stream.
+#[cfg(not(unix))]
+pub type PeerStream = std::net::TcpStream;
+
+/// `sock`, one end of a [`socketpair`], as a std stream.
+pub fn peer_stream(sock: asyncore_core::Socket) -> PeerStream {
+    #[cfg(unix)]
+    return PeerStream::from(std::os::fd::OwnedFd::from(sock));
+    #[cfg(not(unix))]
+    PeerStream::from(sock)
 }
 
 /// Generates one test per family and backend calling `fn $test(Family, Backend)` of the
 /// enclosing file, in a module named after the Python test: `$test::ipv4_mio`, ...,
 /// `$test::unix_poll`. With `not_unix`, only IPv4 and IPv6 (Python's "not applicable to
-/// AF_UNIX sockets").
+/// AF_UNIX sockets"). The Unix cases exist on Unix only (no `AF_UNIX` in mio on Windows),
+/// as Python skips them where `socket.AF_UNIX` is missing.
 macro_rules! per_family {
     ($test:ident) => {
         $crate::util::per_family!(@gen $test:
             ipv4_mio Ipv4 Mio, ipv4_poll Ipv4 Poll,
             ipv6_mio Ipv6 Mio, ipv6_poll Ipv6 Poll,
-            unix_mio Unix Mio, unix_poll Unix Poll);
+            #[cfg(unix)] unix_mio Unix Mio, #[cfg(unix)] unix_poll Unix Poll);
     };
     ($test:ident, not_unix) => {
         $crate::util::per_family!(@gen $test:
             ipv4_mio Ipv4 Mio, ipv4_poll Ipv4 Poll,
             ipv6_mio Ipv6 Mio, ipv6_poll Ipv6 Poll);
     };
-    (@gen $test:ident: $($name:ident $fam:ident $be:ident),*) => {
+    (@gen $test:ident: $($(#[$only:meta])* $name:ident $fam:ident $be:ident),*) => {
         mod $test {
             $(
                 #[test]
+                $(#[$only])*
                 fn $name() {
                     super::$test($crate::util::Family::$fam, $crate::util::Backend::$be);
                 }
