@@ -130,7 +130,13 @@ fn listener_on(addr: SocketAddr, shared: bool) -> io::Result<(Channel, SockAddr)
     let mut chan = Channel::create_socket(Domain::for_address(addr), Type::STREAM)?;
     chan.set_reuse_addr()?;
     if shared {
+        #[cfg(unix)]
         chan.set_reuse_port()?;
+        #[cfg(not(unix))]
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "several loops on one port need SO_REUSEPORT, which Windows lacks: run one loop",
+        ));
     }
     chan.bind(addr)?;
     chan.listen(1024)?;
@@ -218,58 +224,13 @@ pub fn announce(bound: &SockAddr) -> io::Result<()> {
 /// How long a server lets queued output drain after SIGINT or SIGTERM.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Shuts `map` down gracefully on SIGINT or SIGTERM (listeners close, queued output
-/// drains for up to [`SHUTDOWN_GRACE`], then its loop returns), so the program can exit 0
-/// with nothing queued lost.
-///
-/// The self-pipe pattern, with no thread: the handler of `signal-hook` (the ecosystem's
-/// signal crate) writes a byte to one end of a socket pair, and the other end is a channel
-/// of `map`, whose read event starts the shutdown. Several maps (loops) may each call it.
+/// Shuts `map` down gracefully on SIGINT or SIGTERM (on Windows: Ctrl-C, Ctrl-Break or
+/// the console closing): listeners close, queued output drains for up to
+/// [`SHUTDOWN_GRACE`], then its loop returns, so the program can exit 0 with nothing
+/// queued lost. Several maps (loops) may each call it. See `signals.rs` for how.
 ///
 /// # Errors
-/// The socket pair cannot be made, or the signal handlers cannot be installed.
+/// The wakeup channel cannot be made, or the handlers cannot be installed.
 pub fn shutdown_on_signals(map: &mut asyncore_core::SocketMap) -> io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::low_level::pipe::register(signal, theirs.try_clone()?)?;
-    }
-    let sock = asyncore_core::Socket::from(std::os::fd::OwnedFd::from(ours));
-    map.insert(Channel::from_socket(sock)?, SignalWatch)?;
-    Ok(())
-}
-
-/// The map's end of the signal socket pair: a byte on it means SIGINT or SIGTERM came.
-#[derive(Debug)]
-struct SignalWatch;
-
-impl asyncore_core::Dispatcher for SignalWatch {
-    fn writable(&self, _chan: &Channel) -> bool {
-        false
-    }
-
-    fn handle_read(
-        &mut self,
-        ctx: &mut asyncore_core::Context<'_>,
-    ) -> asyncore_core::HandlerResult {
-        let mut bytes = [0u8; 64];
-        match ctx.recv(&mut bytes) {
-            Ok(0) => return Ok(()), // the loop closes the channel
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-        log::info!("SIGINT or SIGTERM: shutting down");
-        ctx.map().shutdown(SHUTDOWN_GRACE);
-        Ok(())
-    }
-
-    /// The shutdown gives every channel its close, this one too: nothing to tell anyone.
-    fn handle_close(
-        &mut self,
-        ctx: &mut asyncore_core::Context<'_>,
-    ) -> asyncore_core::HandlerResult {
-        ctx.close()?;
-        Ok(())
-    }
+    crate::signals::shutdown_on_signals(map)
 }

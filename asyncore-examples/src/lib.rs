@@ -23,5 +23,6 @@ pub mod chat;
 pub mod cli;
 pub mod http;
 pub mod resp;
+mod signals;
 pub mod smtp;
 pub mod tls;

@@ -1,4 +1,8 @@
 //! Hostile conditions against the example servers: descriptor exhaustion.
+//!
+//! Unix only: the test lowers the descriptor limit (`ulimit -n`) and reads the server's
+//! CPU time from `/proc`; Windows has neither.
+#![cfg(unix)]
 
 mod common;
 

@@ -10,9 +10,11 @@ const ECHO_PAIR: &str = env!("CARGO_BIN_EXE_echo_pair");
 const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo_server");
 const HTTP_CLIENT: &str = env!("CARGO_BIN_EXE_http_client");
 const LOOP_COUNT: &str = env!("CARGO_BIN_EXE_loop_count");
+#[cfg(unix)] // file dispatchers are Unix only
 const FILE_READER: &str = env!("CARGO_BIN_EXE_file_reader");
 
 /// What file_reader prints for `data` read 256 bytes at a time.
+#[cfg(unix)]
 fn file_reader_output(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for chunk in data.chunks(256).chain(std::iter::once(&b""[..])) {
@@ -24,6 +26,7 @@ fn file_reader_output(data: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+#[cfg(unix)] // file_reader: file dispatchers are Unix only.
 fn file_reader_reads_a_regular_file_in_256_byte_chunks() {
     let data = include_bytes!("../data/lorem.txt");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/lorem.txt");
@@ -36,6 +39,7 @@ fn file_reader_reads_a_regular_file_in_256_byte_chunks() {
 }
 
 #[test]
+#[cfg(unix)] // file_reader: file dispatchers are Unix only.
 fn file_reader_reads_standard_input_from_a_pipe() {
     let mut child = std::process::Command::new(FILE_READER)
         .arg("-")
@@ -52,6 +56,7 @@ fn file_reader_reads_standard_input_from_a_pipe() {
 }
 
 #[test]
+#[cfg(unix)] // file_reader: file dispatchers are Unix only.
 fn file_reader_without_a_path_is_a_usage_error() {
     assert_eq!(run(FILE_READER, &[]).status.code(), Some(2));
     assert_eq!(
@@ -111,6 +116,7 @@ fn echo_server_echoes_for_several_clients() {
 }
 
 #[test]
+#[cfg(unix)] // SIGTERM: Wine delivers no console control event (see Server::terminate).
 fn echo_server_exits_0_on_sigterm_and_closes_cleanly() {
     let server = Server::start(ECHO_SERVER, &[]);
     let mut client = TcpStream::connect(server.addr).unwrap();
@@ -145,6 +151,7 @@ fn echo_server_exits_0_on_sigterm_and_closes_cleanly() {
 }
 
 #[test]
+#[cfg(unix)] // SIGTERM: Wine delivers no console control event (see Server::terminate).
 fn echo_server_with_two_threads_serves_every_client() {
     let server = Server::start(ECHO_SERVER, &["--threads", "2"]);
     let mut clients: Vec<TcpStream> = (0..16)
@@ -275,4 +282,15 @@ fn loop_count_counts_passes_until_the_map_is_empty() {
         .collect();
     assert!(counters.len() >= 2, "{log}");
     assert_eq!(counters, (1..=counters.len() as u64).collect::<Vec<_>>());
+}
+
+/// Several loops share a port through `SO_REUSEPORT`; Windows has none, and the server
+/// says so instead of serving with one loop.
+#[test]
+#[cfg(windows)]
+fn echo_server_refuses_several_loops_on_windows() {
+    let out = run(ECHO_SERVER, &["--listen", "127.0.0.1:0", "--threads", "2"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SO_REUSEPORT"), "{stderr}");
 }

@@ -236,6 +236,7 @@ fn keys_set_with_px_expire() {
 }
 
 /// The server's resident memory, from `/proc/PID/status`.
+#[cfg(unix)]
 fn rss_bytes(server: &Server) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
         .expect("read /proc/PID/status");
@@ -252,6 +253,7 @@ fn rss_bytes(server: &Server) -> u64 {
 }
 
 #[test]
+#[cfg(unix)] // reads the server's RSS from /proc: Linux only.
 fn a_peer_that_pipelines_large_gets_and_reads_nothing_stays_bounded() {
     let server = Server::start(RESP_SERVER, &[]);
     let mut calm = connect(&server);
@@ -281,6 +283,7 @@ fn a_peer_that_pipelines_large_gets_and_reads_nothing_stays_bounded() {
 }
 
 #[test]
+#[cfg(unix)] // --threads 2 shares a port through SO_REUSEPORT, which Windows lacks.
 fn two_threads_share_one_key_space() {
     let server = Server::start(RESP_SERVER, &["--threads", "2"]);
     // Many connections: the kernel spreads them over both loops; every one sees the
@@ -329,6 +332,7 @@ fn an_idle_connection_is_closed_and_a_busy_one_is_not() {
 }
 
 #[test]
+#[cfg(unix)] // SIGTERM: Wine delivers no console control event (see Server::terminate).
 fn one_loop_is_one_thread_and_two_are_two_more() {
     // A single-threaded process is cheaper for the kernel in every descriptor system call;
     // signals come through a socket pair, not a thread of their own.
@@ -341,6 +345,7 @@ fn one_loop_is_one_thread_and_two_are_two_more() {
 }
 
 #[test]
+#[cfg(unix)] // SIGTERM: Wine delivers no console control event (see Server::terminate).
 fn sigterm_exits_0() {
     let server = Server::start(RESP_SERVER, &[]);
     let mut c = connect(&server);
@@ -364,6 +369,7 @@ fn the_poll_backend_serves_the_same_replies() {
 /// close path, the server closed with the client's unread requests in its socket, Linux
 /// answered with a reset, and replies were cut.
 #[test]
+#[cfg(unix)] // SIGTERM: Wine delivers no console control event (see Server::terminate).
 fn sigterm_under_pipelined_large_replies_cuts_no_reply() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;

@@ -6,7 +6,9 @@
 //! Prints `READ: (N) "DATA"` for each read, the last being `READ: (0) ""` at end of file.
 
 use asyncore_core::{Channel, Context, Dispatcher, HandlerResult, Loop, SocketMap};
-use asyncore_examples::cli::{usage_error, Args};
+#[cfg(unix)]
+use asyncore_examples::cli::usage_error;
+use asyncore_examples::cli::Args;
 use std::io::Write;
 
 const USAGE: &str = "usage: file_reader PATH   (- reads standard input)";
@@ -40,6 +42,21 @@ impl Dispatcher for FileReader {
     }
 }
 
+/// `asyncore-file` (Python's `file_dispatcher`) is Unix only: Windows cannot wait on a
+/// file or a pipe with mio or `WSAPoll`.
+#[cfg(not(unix))]
+fn main() {
+    let _ = (
+        FileReader,
+        Loop::new(),
+        SocketMap::new(),
+        Args::from_env(USAGE),
+    );
+    eprintln!("file_reader: file dispatchers are Unix only (asyncore-file)");
+    std::process::exit(2);
+}
+
+#[cfg(unix)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::init();
     let paths = Args::from_env(USAGE).positional();

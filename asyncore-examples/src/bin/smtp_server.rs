@@ -68,7 +68,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings {
         data_size_limit,
         enable_smtputf8: smtputf8,
+        #[cfg(unix)]
         hostname: hostname.unwrap_or_else(asyncore_examples::smtp::getfqdn),
+        // socket.getfqdn's lookups go through libc here: Unix only.
+        #[cfg(not(unix))]
+        hostname: hostname.unwrap_or_else(|| {
+            usage_error(
+                USAGE,
+                "give --hostname (the default, socket.getfqdn, is Unix only)",
+            )
+        }),
         process_message: debugging_server,
         idle_timeout: (idle > 0.0).then(|| std::time::Duration::from_secs_f64(idle)),
         tls,

@@ -305,21 +305,34 @@ mod tests {
     use asyncore_core::{Loop, SocketMap};
     use bytes::Bytes;
     use std::io::{Read, Write};
-    use std::os::unix::net::UnixStream;
     use std::time::Duration;
+
+    /// The test's end of the connection: a Unix socket, or on Windows (no `socketpair`)
+    /// a loopback TCP stream.
+    #[cfg(unix)]
+    type Peer = std::os::unix::net::UnixStream;
+    #[cfg(not(unix))]
+    type Peer = std::net::TcpStream;
+
+    #[cfg(unix)]
+    fn stream_pair() -> (Peer, Peer) {
+        Peer::pair().expect("socket pair")
+    }
+
+    #[cfg(not(unix))]
+    fn stream_pair() -> (Peer, Peer) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let a = Peer::connect(listener.local_addr().expect("address")).expect("connect");
+        (a, listener.accept().expect("accept").0)
+    }
 
     /// A connection over a socket pair, in its own map.
     fn connection(
         settings: Settings,
-    ) -> (
-        SocketMap,
-        UnixStream,
-        SharedStore,
-        ChatHandle<RespConnection>,
-    ) {
-        let (ours, theirs) = UnixStream::pair().expect("socket pair");
+    ) -> (SocketMap, Peer, SharedStore, ChatHandle<RespConnection>) {
+        let (ours, theirs) = stream_pair();
         let store = SharedStore::default();
-        let sock = Socket::from(std::os::fd::OwnedFd::from(ours));
+        let sock = Socket::from(ours);
         let chan = Channel::from_socket(sock).expect("channel");
         let mut map = SocketMap::new();
         let conn = RespConnection::new(store.clone(), settings);
@@ -329,7 +342,7 @@ mod tests {
     }
 
     /// Runs the loop until `peer` has received `want` bytes (10 s deadline).
-    fn read_reply(map: &mut SocketMap, peer: &mut UnixStream, want: usize) -> Vec<u8> {
+    fn read_reply(map: &mut SocketMap, peer: &mut Peer, want: usize) -> Vec<u8> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut got = Vec::new();
         while got.len() < want {

@@ -148,7 +148,10 @@ impl Server {
             .count()
     }
 
-    /// Sends SIGTERM and waits (with the deadline) for the exit status.
+    /// Sends SIGTERM and waits (with the deadline) for the exit status. Unix only: Wine
+    /// delivers no console control event (Ctrl-Break) to a program run without a console;
+    /// the Windows handler has its own test in `src/signals.rs`.
+    #[cfg(unix)]
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
