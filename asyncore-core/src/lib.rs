@@ -91,6 +91,14 @@
 //! A server that runs until stopped ends with `Loop::new().run(&mut map)?`, Python's
 //! `asyncore.loop()`.
 //!
+//! # Platforms
+//!
+//! Unix (epoll, kqueue) and Windows (mio's IOCP backend; `WSAPoll` for `use_poll`). On
+//! Windows there are no Unix sockets, no `RawIo` stand-ins for files and pipes,
+//! no `handle_expt` (neither mio nor `WSAPoll` reports out-of-band data there) and no
+//! `SO_REUSEPORT`; what is Unix only is left out by `cfg`, so a port that uses it fails
+//! to compile. `PORTING.md` ("Windows") has the details.
+//!
 //! # The other crates
 //!
 //! - `asyncore-chat`: Python's `asynchat`. `AsyncChat`

@@ -4,7 +4,8 @@
 //!   with warnings as errors, every test of the workspace (unit, integration, doc), the
 //!   library crates for a 32-bit target (`i686-unknown-linux-gnu`: clippy, and their unit
 //!   tests built and run there; the build's lints catch overflowing shifts that `cargo
-//!   check` does not) and clippy of them for macOS and FreeBSD (kqueue), rustdoc with warnings as errors, `cargo package` of the library
+//!   check` does not), clippy of them for macOS and FreeBSD (kqueue) and of core and chat
+//!   for Windows (MSVC), rustdoc with warnings as errors, `cargo package` of the library
 //!   crates (built from their packages), and a build of them with the toolchain of
 //!   `rust-version`.
 //! - `bench`: our servers side by side with redis-server, tokio and CPython's
@@ -13,6 +14,8 @@
 //!   against resp_server and chat_server; every reply checked, RSS must stay flat.
 //! - `interop`: drives the example programs with real outside peers (`python3`,
 //!   `redis-cli`, `redis-benchmark`, `redis-server`); fails when one is missing.
+//! - `wine`: the Windows build (`x86_64-pc-windows-gnu`) of core, chat, the tests and the
+//!   examples, its tests run under Wine (see `wine.rs`).
 //!
 //! Every command is printed before it runs.
 
@@ -21,6 +24,7 @@ mod interop;
 mod interop_tls;
 mod proc;
 mod soak;
+mod wine;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -33,7 +37,7 @@ pub(crate) fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn cargo() -> String {
+pub(crate) fn cargo() -> String {
     env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
@@ -172,56 +176,76 @@ const LIBRARIES: [&str; 6] = [
     "asyncore-file",
 ];
 
+/// The Windows crates: `asyncore-file` is Unix only by design.
+const WINDOWS_LIBRARIES: [&str; 4] = ["-p", "asyncore-core", "-p", "asyncore-chat"];
+
 /// The targets the library crates are checked for (with clippy, warnings as errors),
-/// why each, and whether their unit tests are built and run there too (only where this
-/// machine runs the target's programs).
-const OTHER_TARGETS: [(&str, &str, bool); 3] = [
+/// why each, which crates, and whether their unit tests are built and run there too
+/// (only where this machine runs the target's programs; Windows runs in `cargo xtask
+/// wine`).
+const OTHER_TARGETS: [(&str, &str, &[&str], bool); 4] = [
     (
         "i686-unknown-linux-gnu",
         "32-bit: mio tokens hold a usize, and sizes must not assume 64 bits",
+        &LIBRARIES,
         true,
     ),
     (
         "x86_64-apple-darwin",
         "kqueue, and a libc without MSG_NOSIGNAL or accept4",
+        &LIBRARIES,
         false,
     ),
     (
         "x86_64-unknown-freebsd",
         "kqueue, the other BSD libc",
+        &LIBRARIES,
+        false,
+    ),
+    (
+        "x86_64-pc-windows-msvc",
+        "Windows with Microsoft's toolchain: the code the mingw build of `cargo xtask wine` runs",
+        &WINDOWS_LIBRARIES,
         false,
     ),
 ];
+
+/// Fails, saying how to install it, when the standard library for `target` is missing.
+pub(crate) fn require_target(target: &str, why: &str) -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == target)
+        })
+        .unwrap_or(false);
+    if installed {
+        Ok(())
+    } else {
+        Err(format!(
+            "the standard library for {target} is not installed ({why}): run `rustup target add {target}`"
+        ))
+    }
+}
 
 /// Clippy of the library crates for each of [`OTHER_TARGETS`], and their unit tests built
 /// and run where it says so (running i686 programs needs `gcc-multilib` on Debian); a
 /// target whose standard library is not installed is a failure that says how to install
 /// it.
 fn check_other_targets() -> Result<(), String> {
-    for (target, why, run_tests) in OTHER_TARGETS {
-        let installed = Command::new("rustup")
-            .args(["target", "list", "--installed"])
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .any(|l| l.trim() == target)
-            })
-            .unwrap_or(false);
-        if !installed {
-            return Err(format!(
-                "the standard library for {target} is not installed ({why}): run `rustup target add {target}`"
-            ));
-        }
+    for (target, why, crates, run_tests) in OTHER_TARGETS {
+        require_target(target, why)?;
         let mut args = vec!["clippy", "--target", target];
-        args.extend(LIBRARIES);
+        args.extend(crates);
         args.extend(["--", "-D", "warnings"]);
         run_cargo(&args, &[])?;
         if !run_tests {
             continue;
         }
         let mut args = vec!["test", "--target", target, "--lib"];
-        args.extend(LIBRARIES);
+        args.extend(crates);
         run_cargo(&args, &[]).map_err(|e| {
             format!("{e} (linking and running {target} programs needs a C toolchain for it: `apt-get install gcc-multilib`)")
         })?;
@@ -234,8 +258,12 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   test      fmt check, clippy -D warnings, cargo test --workspace, clippy and the unit
             tests of the libraries for i686-unknown-linux-gnu, their clippy for
-            x86_64-apple-darwin and x86_64-unknown-freebsd, rustdoc -D warnings,
-            cargo package of the libraries, a check of them with rust-version's toolchain
+            x86_64-apple-darwin and x86_64-unknown-freebsd (core and chat for
+            x86_64-pc-windows-msvc), rustdoc -D warnings, cargo package of the
+            libraries, a check of them with rust-version's toolchain
+  wine      core, chat, the workspace tests and the example programs built for
+            x86_64-pc-windows-gnu (mingw-w64) and their tests run under Wine, with the
+            counts printed; a missing tool is a failure
   bench     [--quick] [--only 1,2,3,4,5] [--rounds N] [--duration SECS]: our servers
             against redis-server, tokio and CPython asynchat; writes target/bench/report.md
   soak      [--secs N]: ~1,000 connections of valid requests, garbage and disconnects
@@ -251,6 +279,7 @@ fn main() {
         Some("interop") => interop::interop(args.get(1).map(String::as_str)),
         Some("bench") => bench::bench(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
+        Some("wine") => wine::wine(),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
             Ok(())

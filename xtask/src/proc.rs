@@ -27,6 +27,7 @@ pub fn find_tool(tool: &str) -> Result<(), String> {
                 "redis-server" => "redis-server",
                 "python3" => "python3",
                 "taskset" | "prlimit" => "util-linux",
+                "wine" | "wineserver" => "wine",
                 other => other,
             }
         ))
