@@ -31,7 +31,7 @@
 
 mod build;
 mod measure;
-mod report;
+pub(crate) mod report;
 mod scenarios;
 
 use crate::proc::find_tool;

@@ -21,6 +21,7 @@
 //! Clients are plain threads with blocking sockets (one per connection), so that nothing
 //! of the library under test is in the client: a bug cannot hide on both sides.
 
+use crate::bench::report::median;
 use crate::interop::release_bin;
 use crate::proc::Background;
 use crate::run_cargo;
@@ -400,14 +401,15 @@ pub fn soak(args: &[String]) -> Result<(), String> {
     for t in threads {
         let _ = t.join();
     }
-    let window = |from: Duration, to: Duration| -> Result<Vec<u64>, String> {
+    let window = |from: Duration, to: Duration| -> Result<Vec<f64>, String> {
         (0..servers.len())
             .map(|i| {
                 median(
                     samples
                         .iter()
                         .filter(|(t, _)| (from..to).contains(t))
-                        .map(|(_, rss)| rss[i]),
+                        .map(|(_, rss)| rss[i] as f64)
+                        .collect(),
                 )
                 .ok_or_else(|| format!("no RSS sample between {from:?} and {to:?}"))
             })
@@ -422,9 +424,9 @@ pub fn soak(args: &[String]) -> Result<(), String> {
     let mut problems = Vec::new();
     for (i, s) in servers.iter().enumerate() {
         let t = &s.tally;
-        let growth = end[i] as f64 / warm[i].max(1) as f64 - 1.0;
+        let growth = end[i] / warm[i].max(1.0) - 1.0;
         println!(
-            "| {} | {} | {} | {} | {} | {} KiB | {} KiB | {:+.1}% |",
+            "| {} | {} | {} | {} | {} | {:.0} KiB | {:.0} KiB | {:+.1}% |",
             s.name,
             t.requests.load(Ordering::Relaxed),
             t.garbage.load(Ordering::Relaxed),
@@ -453,33 +455,5 @@ pub fn soak(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(problems.join("; "))
-    }
-}
-
-/// The median of `values` (the upper one of an even count), `None` for none.
-fn median(values: impl Iterator<Item = u64>) -> Option<u64> {
-    let mut v: Vec<u64> = values.collect();
-    v.sort_unstable();
-    v.get(v.len() / 2).copied()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::median;
-
-    #[test]
-    fn median_ignores_a_spike_and_follows_a_shift() {
-        // One reading of a spike, as when a burst of output is queued: the median stays.
-        assert_eq!(
-            median([7892, 7892, 8428, 7892, 7900].into_iter()),
-            Some(7892)
-        );
-        // Most readings up, as a leak moves them: the median follows.
-        assert_eq!(
-            median([8600, 8610, 7892, 8620, 8630].into_iter()),
-            Some(8610)
-        );
-        assert_eq!(median([2, 1].into_iter()), Some(2));
-        assert_eq!(median(std::iter::empty()), None);
     }
 }

@@ -63,7 +63,8 @@ pub struct Key<'a> {
     pub unit: Unit,
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+/// The median of `v` (the mean of the middle two of an even count), `None` for none.
+pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
